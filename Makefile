@@ -1,0 +1,85 @@
+# Madoguchi — one command per job. `make help` lists them.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PYTHON      ?= python3
+CARGO       ?= cargo
+ADDR        ?= 127.0.0.1:8080
+DATA_DIR    ?= ./var
+TENANT      ?= 272060
+# Every Lambda function's binary (one crate per function under functions/).
+FUNCTIONS   := forms linkage-inbound
+LAMBDA_DIR  := target/lambda
+
+.PHONY: help dev test lint fmt openapi bench package venv package-tools infra-deps clean
+
+help: ## List the jobs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+$(VENV)/.stamp: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.stamp ## Project-local Python venv with moto's server (AWS-compatible endpoint for tests)
+
+infra-deps: ## npm ci for the CDK app, when there is one
+	@if [ -f infra/package-lock.json ]; then cd infra && npm ci --no-audit --no-fund; fi
+
+dev: ## Run the whole system locally on the embedded adapters (SQLite, files, local keys)
+	$(CARGO) build -p madoguchi-host --bin madoguchi
+	@echo
+	@echo "  Madoguchi on http://$(ADDR)  (data in $(DATA_DIR); Ctrl-C stops it)"
+	@echo "  Try, in another terminal:"
+	@echo "    curl -s http://$(ADDR)/healthz"
+	@echo "    TOKEN=\$$(target/debug/madoguchi dev-token --role staff --tenant $(TENANT) --data-dir $(DATA_DIR))"
+	@echo "    curl -s -X PUT http://$(ADDR)/v1/tenants/$(TENANT)/forms/juminhyo -H \"authorization: Bearer \$$TOKEN\" \\"
+	@echo "         -H 'content-type: application/json' -d @docs/examples/form-juminhyo.json"
+	@echo "    curl -s http://$(ADDR)/v1/tenants/$(TENANT)/forms/juminhyo"
+	@echo "    mkdir -p $(DATA_DIR)/inbox/jumin && cp docs/examples/jumin-sample.csv $(DATA_DIR)/inbox/jumin/"
+	@echo
+	target/debug/madoguchi serve --addr $(ADDR) --data-dir $(DATA_DIR) --tenant $(TENANT)
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+lint: ## rustfmt check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: venv infra-deps lint ## Install what the tests need and run every test (both adapter sets)
+	scripts/with-moto $(CARGO) test --workspace --all-targets --no-fail-fast
+	@if [ -f infra/package-lock.json ]; then cd infra && npm test; fi
+
+openapi: ## Regenerate docs/openapi.json from the handlers
+	$(CARGO) run --quiet -p madoguchi-host --bin madoguchi -- openapi > docs/openapi.json
+
+bench: ## Cold start of every function vs. a hello-world lambda_runtime binary (release builds)
+	$(CARGO) build --release -p madoguchi-coldstart -p madoguchi-forms -p madoguchi-linkage-inbound --bins
+	target/release/coldstart --baseline target/release/hello-lambda \
+	  --function forms=target/release/forms:events/forms/healthz.json \
+	  --function linkage-inbound=target/release/linkage-inbound:events/linkage-inbound/s3-test-event.json \
+	  --env MADOGUCHI_TABLE=madoguchi --env MADOGUCHI_TENANT=$(TENANT) \
+	  --runs 30 --target 1.5 --json target/coldstart.json
+
+$(VENV)/.package-stamp: requirements-package.txt $(VENV)/.stamp
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-package.txt
+	touch $@
+
+package-tools: $(VENV)/.package-stamp ## cargo-lambda and zig (for arm64 cross builds) into the venv
+	rustup target add aarch64-unknown-linux-gnu
+
+package: package-tools ## Every function as an arm64 Lambda zip under target/lambda/<function>/bootstrap.zip
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip \
+	  $(foreach f,$(FUNCTIONS),--bin $(f))
+	@for f in $(FUNCTIONS); do \
+	  z=$(LAMBDA_DIR)/$$f/bootstrap.zip; \
+	  printf '%-20s %8d bytes  %s\n' "$$f" "$$(stat -c %s "$$z")" "$$z"; \
+	  if [ "$$(stat -c %s "$$z")" -gt 10485760 ]; then echo "  over the 10 MB budget" >&2; exit 1; fi; \
+	done
+
+clean: ## Remove build output, the venv and local data
+	$(CARGO) clean
+	rm -rf $(VENV) $(DATA_DIR)

@@ -1,0 +1,25 @@
+//! Lambda bootstrap for `forms`: wire the AWS adapters once at init, then serve the router.
+
+use std::sync::Arc;
+
+use madoguchi_forms::{FormsState, router};
+use madoguchi_http::{Authenticator, common_layers, ops_routes};
+use madoguchi_ports::{Clock, SystemClock};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    madoguchi_http::logging::init();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // Clients are built here, during init, so the first request does not pay for them.
+    let endpoint = std::env::var("MADOGUCHI_AWS_ENDPOINT").ok();
+    let aws = madoguchi_aws::AwsBackend::from_env(endpoint.as_deref(), clock.clone()).await;
+    let resources = madoguchi_aws::resources::AwsResources::from_env()?;
+    let auth = Authenticator::shared(madoguchi_http::auth::issuers_from_env()?);
+    let state = FormsState {
+        items: aws.items(&resources.table),
+        auth,
+        clock,
+    };
+    let app = common_layers(router(state).merge(ops_routes()));
+    lambda_http::run(app).await
+}

@@ -1,0 +1,138 @@
+//! The handler driven with the sample SQS events in `events/linkage-inbound/`, on a real
+//! SQLite store.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_lambda_events::sqs::SqsEvent;
+use madoguchi_domain::tenant::TenantId;
+use madoguchi_linkage_inbound::{InboundState, handle};
+use madoguchi_ports::{
+    Clock, Condition, Item, ItemStore, Key, Page, PortError, PortResult, QueryRequest, SystemClock,
+    TxOp,
+};
+
+fn event(name: &str) -> SqsEvent {
+    let path = format!(
+        "{}/../../events/linkage-inbound/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn state(items: Arc<dyn ItemStore>) -> InboundState {
+    InboundState {
+        items,
+        clock: Arc::new(SystemClock),
+        tenant: TenantId::parse("272060").unwrap(),
+    }
+}
+
+fn embedded(dir: &std::path::Path) -> Arc<dyn ItemStore> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    madoguchi_embedded::EmbeddedBackend::open(dir, "http://127.0.0.1:9", clock)
+        .unwrap()
+        .items()
+}
+
+#[tokio::test]
+async fn a_file_delivered_twice_is_registered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let items = embedded(dir.path());
+    let st = state(items.clone());
+    // The sample holds the same notification twice and an s3:TestEvent.
+    let response = handle(&st, event("s3-object-created.json")).await;
+    assert!(response.batch_item_failures.is_empty());
+    // And the whole batch redelivered changes nothing.
+    let response = handle(&st, event("s3-object-created.json")).await;
+    assert!(response.batch_item_failures.is_empty());
+    let page = items
+        .query(QueryRequest::partition("272060#LINKAGE#IN#jumin"))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].data["key"], "inbound/jumin/20261123 差分.csv");
+    assert_eq!(
+        page.items[0].data["version"],
+        "096fKKXTRTtl3on89fVO.nfljtsv6qko"
+    );
+}
+
+#[tokio::test]
+async fn the_test_event_alone_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let items = embedded(dir.path());
+    let response = handle(&state(items.clone()), event("s3-test-event.json")).await;
+    assert!(response.batch_item_failures.is_empty());
+    let page = items
+        .query(QueryRequest::partition("272060#LINKAGE#IN#jumin"))
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_notifications_do_not_fail_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ev = event("s3-test-event.json");
+    for body in [
+        "",
+        "{",
+        "[]",
+        "{\"Records\": 5}",
+        "{\"Records\": [{\"s3\": null}]}",
+    ] {
+        let mut m = ev.records[0].clone();
+        m.body = Some(body.to_owned());
+        ev.records.push(m);
+    }
+    let response = handle(&state(embedded(dir.path())), ev).await;
+    assert!(response.batch_item_failures.is_empty());
+}
+
+/// A store that is down: the only hand-written stand-in here, to reach the error path.
+struct Unavailable;
+
+#[async_trait]
+impl ItemStore for Unavailable {
+    async fn put(&self, _: Item, _: Condition) -> PortResult<()> {
+        Err(PortError::Unavailable("test: store down".into()))
+    }
+    async fn get(&self, _: &Key) -> PortResult<Option<Item>> {
+        Err(PortError::Unavailable("test: store down".into()))
+    }
+    async fn delete(&self, _: &Key, _: Condition) -> PortResult<()> {
+        Err(PortError::Unavailable("test: store down".into()))
+    }
+    async fn query(&self, _: QueryRequest) -> PortResult<Page> {
+        Err(PortError::Unavailable("test: store down".into()))
+    }
+    async fn transact(&self, _: Vec<TxOp>) -> PortResult<()> {
+        Err(PortError::Unavailable("test: store down".into()))
+    }
+    async fn increment(&self, _: &Key, _: i64) -> PortResult<i64> {
+        Err(PortError::Unavailable("test: store down".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_store_failure_fails_only_the_messages_it_touched() {
+    let response = handle(
+        &state(Arc::new(Unavailable)),
+        event("s3-object-created.json"),
+    )
+    .await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    // The two notifications failed; the test event did not need the store.
+    assert_eq!(
+        failed,
+        [
+            "059f36b4-87a3-44ab-83d2-661975830a7d",
+            "059f36b4-87a3-44ab-83d2-661975830a7e"
+        ]
+    );
+}

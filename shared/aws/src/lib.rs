@@ -1,0 +1,224 @@
+//! AWS adapters for the Madoguchi ports: DynamoDB ([`DynamoItemStore`]), S3
+//! ([`S3BlobStore`]), SQS ([`SqsQueue`]), KMS ([`KmsKeys`]) and SES v2 ([`SesMailer`]), over
+//! the official `aws-sdk-*` crates.
+//!
+//! A Lambda function builds one [`AwsBackend`] during init (this builds the SDK clients and
+//! loads credentials once), reads its resource names with [`AwsResources::from_env`], and
+//! hands the adapters (`Arc`s, cheap to clone) to its library:
+//!
+//! ```no_run
+//! # async fn init() -> Result<(), madoguchi_ports::PortError> {
+//! use std::sync::Arc;
+//! use madoguchi_aws::{AwsBackend, AwsResources};
+//! use madoguchi_ports::SystemClock;
+//!
+//! let backend = AwsBackend::from_env(None, Arc::new(SystemClock)).await;
+//! let res = AwsResources::from_env()?;
+//! let items = backend.items(&res.table);
+//! let attachments = backend.blobs(res.bucket("attachments")?);
+//! let keys = backend.keys(res.data_key_id()?, res.mac_key_id()?);
+//! # Ok(()) }
+//! ```
+//!
+//! Errors are mapped onto [`madoguchi_ports::PortError`] by the service's error *code* only
+//! (see [`error`]); request contents never reach an error message or a log line.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use madoguchi_ports::Clock;
+
+pub mod attr;
+pub mod blob;
+pub mod error;
+pub mod item;
+pub mod keys;
+pub mod mail;
+pub mod provision;
+pub mod queue;
+pub mod resources;
+
+pub use blob::S3BlobStore;
+pub use item::DynamoItemStore;
+pub use keys::KmsKeys;
+pub use mail::SesMailer;
+pub use queue::SqsQueue;
+pub use resources::AwsResources;
+
+/// Region used by [`AwsBackend::local`] when `AWS_REGION` is not set.
+pub const LOCAL_REGION: &str = "ap-northeast-1";
+
+/// Attempts per SDK operation (standard retry mode: exponential backoff with jitter,
+/// throttling and transient errors only).
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// The SDK clients of one process, built once and shared by every adapter.
+///
+/// Cloning is cheap (the SDK clients are reference-counted).
+#[derive(Clone)]
+pub struct AwsBackend {
+    dynamodb: aws_sdk_dynamodb::Client,
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+    kms: aws_sdk_kms::Client,
+    ses: aws_sdk_sesv2::Client,
+    region: Option<String>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for AwsBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsBackend")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
+
+/// Timeouts for every service but SQS and S3: connect fast, fail an attempt that hangs,
+/// bound the whole operation (retries included).
+fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(25))
+        .build()
+}
+
+/// SQS long polls for up to 20 s; an attempt must outlive the poll.
+fn sqs_timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(25))
+        .operation_timeout(Duration::from_secs(60))
+        .build()
+}
+
+/// S3 bodies can be large: only the time to the response headers is bounded here (the
+/// streamed body is read by the caller).
+fn s3_timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .operation_timeout(Duration::from_secs(120))
+        .build()
+}
+
+impl AwsBackend {
+    /// Loads region and credentials from the environment (the Lambda execution role, a
+    /// profile, `AWS_*` variables). `endpoint` overrides every service's endpoint (moto or
+    /// another AWS-compatible server on loopback); S3 then uses path-style addressing.
+    pub async fn from_env(endpoint: Option<&str>, clock: Arc<dyn Clock>) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry_config())
+            .timeout_config(timeout_config());
+        if let Some(endpoint) = endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        let config = loader.load().await;
+        Self::from_sdk_config(&config, endpoint.is_some(), clock)
+    }
+
+    /// For a local AWS-compatible endpoint (moto's server mode): fixed fake credentials
+    /// (`madoguchi-local`), the region from `AWS_REGION` or [`LOCAL_REGION`], path-style S3.
+    /// Never reads real credentials, so a developer's profile cannot leak into a local run.
+    pub async fn local(endpoint: &str, clock: Arc<dyn Clock>) -> Self {
+        let region = std::env::var("AWS_REGION")
+            .ok()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| LOCAL_REGION.to_owned());
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .credentials_provider(Credentials::from_keys(
+                "madoguchi-local",
+                "madoguchi-local-secret",
+                None,
+            ))
+            .endpoint_url(endpoint)
+            .retry_config(retry_config())
+            .timeout_config(timeout_config())
+            .load()
+            .await;
+        Self::from_sdk_config(&config, true, clock)
+    }
+
+    /// Builds the clients from an already loaded configuration. `path_style` forces S3
+    /// path-style addressing (needed for endpoints without per-bucket host names).
+    pub fn from_sdk_config(config: &SdkConfig, path_style: bool, clock: Arc<dyn Clock>) -> Self {
+        let s3_config = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(path_style)
+            .timeout_config(s3_timeout_config())
+            .build();
+        let sqs_config = aws_sdk_sqs::config::Builder::from(config)
+            .timeout_config(sqs_timeout_config())
+            .build();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs_config),
+            kms: aws_sdk_kms::Client::new(config),
+            ses: aws_sdk_sesv2::Client::new(config),
+            region: config.region().map(|r| r.to_string()),
+            clock,
+        }
+    }
+
+    /// The region the clients talk to, if one was configured.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    pub fn items(&self, table: &str) -> Arc<DynamoItemStore> {
+        Arc::new(DynamoItemStore::new(
+            self.dynamodb.clone(),
+            table,
+            self.clock.clone(),
+        ))
+    }
+
+    pub fn blobs(&self, bucket: &str) -> Arc<S3BlobStore> {
+        Arc::new(S3BlobStore::new(self.s3.clone(), bucket))
+    }
+
+    pub fn queue(&self, queue_url: &str) -> Arc<SqsQueue> {
+        Arc::new(SqsQueue::new(self.sqs.clone(), queue_url))
+    }
+
+    /// `data_key_id`: a symmetric KMS key for envelope encryption. `mac_key_id`: an
+    /// `HMAC_256` KMS key for blind indexes. Build once per process: the adapter caches the
+    /// per-context MAC keys it derives (see [`KmsKeys`]).
+    pub fn keys(&self, data_key_id: &str, mac_key_id: &str) -> Arc<KmsKeys> {
+        Arc::new(KmsKeys::new(self.kms.clone(), data_key_id, mac_key_id))
+    }
+
+    pub fn mailer(&self) -> Arc<SesMailer> {
+        Arc::new(SesMailer::new(self.ses.clone()))
+    }
+
+    pub fn dynamodb_client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.dynamodb
+    }
+    pub fn s3_client(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+    pub fn sqs_client(&self) -> &aws_sdk_sqs::Client {
+        &self.sqs
+    }
+    pub fn kms_client(&self) -> &aws_sdk_kms::Client {
+        &self.kms
+    }
+    pub fn ses_client(&self) -> &aws_sdk_sesv2::Client {
+        &self.ses
+    }
+}

@@ -1,0 +1,266 @@
+//! The local host (`madoguchi serve`): one process that runs every function the way Lambda
+//! would, over either adapter set.
+//!
+//! - HTTP: every function's axum router merged into one server, plus `/healthz`,
+//!   `/openapi.json`, the development issuer's JWKS and (embedded) presigned blob URLs.
+//! - Queues: each event function's consumer, with Lambda's SQS batch contract
+//!   ([`consumers`]).
+//! - Inbox: files dropped into `DATA_DIR/inbox/<system>/` become S3-style object-created
+//!   events ([`inbox`]).
+//! - Shutdown on SIGINT/SIGTERM: stop accepting requests, let in-flight requests and
+//!   batches finish, then exit.
+
+pub mod blobs_http;
+pub mod consumers;
+pub mod inbox;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use madoguchi_domain::tenant::TenantId;
+use madoguchi_embedded::{EmbeddedBackend, QueueSettings};
+use madoguchi_http::{Authenticator, DevIssuer};
+use madoguchi_ports::{BlobStore, Clock, ItemStore, Queue, RedeliveryPolicy, SystemClock};
+use tokio_util::sync::CancellationToken;
+
+/// Names shared by both backends so the same data lands in the same places.
+pub mod names {
+    pub const LINKAGE_BUCKET: &str = "linkage";
+    pub const LINKAGE_INBOUND_QUEUE: &str = "linkage-inbound";
+    /// Receives before a message goes to the dead-letter queue (same as the CDK redrive policy).
+    pub const MAX_RECEIVES: u32 = 5;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    Embedded,
+    Aws,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub backend: BackendKind,
+    /// AWS endpoint override (moto on loopback); with it, missing resources are created.
+    pub endpoint: Option<String>,
+    pub tenant: TenantId,
+    /// Base URL clients reach this host at (for presigned URLs); defaults to `http://{addr}`.
+    pub public_url: Option<String>,
+    pub inbox_interval: Duration,
+}
+
+/// The ports, wired for one backend.
+pub struct Wiring {
+    pub items: Arc<dyn ItemStore>,
+    pub linkage: Arc<dyn BlobStore>,
+    pub inbound_queue: Arc<dyn Queue>,
+    pub inbound_queue_arn: String,
+    pub clock: Arc<dyn Clock>,
+    /// The inbox sends notifications itself unless the object store does.
+    pub inbox_notifies: bool,
+    pub embedded: Option<EmbeddedBackend>,
+    /// Consumer long-poll wait.
+    pub wait: Duration,
+}
+
+pub async fn wire(config: &HostConfig, public_url: &str) -> anyhow::Result<Wiring> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match config.backend {
+        BackendKind::Embedded => {
+            let backend = EmbeddedBackend::open(&config.data_dir, public_url, clock.clone())
+                .context("opening the data directory")?;
+            let queue = backend.queue(
+                names::LINKAGE_INBOUND_QUEUE,
+                QueueSettings {
+                    visibility_timeout: Duration::from_secs(60),
+                    max_receives: names::MAX_RECEIVES,
+                },
+            );
+            Ok(Wiring {
+                items: backend.items(),
+                linkage: backend.blobs(names::LINKAGE_BUCKET),
+                inbound_queue: queue,
+                inbound_queue_arn: format!("arn:madoguchi:local:{}", names::LINKAGE_INBOUND_QUEUE),
+                clock,
+                inbox_notifies: true,
+                embedded: Some(backend),
+                wait: Duration::from_millis(500),
+            })
+        }
+        BackendKind::Aws => aws_wiring(config, clock).await,
+    }
+}
+
+async fn aws_wiring(config: &HostConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Wiring> {
+    use madoguchi_aws::{AwsBackend, resources::AwsResources};
+    let backend = AwsBackend::from_env(config.endpoint.as_deref(), clock.clone()).await;
+    let resources = match &config.endpoint {
+        // A local endpoint (moto): make sure the resources exist, as CDK would have.
+        Some(_) => {
+            let spec = madoguchi_aws::provision::ProvisionSpec::named("madoguchi")
+                .bucket(names::LINKAGE_BUCKET)
+                .queue(
+                    names::LINKAGE_INBOUND_QUEUE,
+                    Duration::from_secs(60),
+                    names::MAX_RECEIVES,
+                );
+            madoguchi_aws::provision::provision(&backend, &spec)
+                .await
+                .context("provisioning resources on the local endpoint")?
+        }
+        None => AwsResources::from_env().context("reading resource names from the environment")?,
+    };
+    let queue = resources
+        .queue_url(names::LINKAGE_INBOUND_QUEUE)
+        .context("no linkage-inbound queue configured")?
+        .to_owned();
+    let bucket = resources
+        .bucket(names::LINKAGE_BUCKET)
+        .context("no linkage bucket configured")?
+        .to_owned();
+    Ok(Wiring {
+        items: backend.items(&resources.table),
+        linkage: backend.blobs(&bucket),
+        inbound_queue: backend.queue(&queue),
+        inbound_queue_arn: format!(
+            "arn:aws:sqs:local:000000000000:{}",
+            names::LINKAGE_INBOUND_QUEUE
+        ),
+        clock,
+        inbox_notifies: true,
+        embedded: None,
+        wait: Duration::from_secs(1),
+    })
+}
+
+/// The merged OpenAPI document of every HTTP function.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    madoguchi_http::openapi::merged([madoguchi_forms::openapi()])
+}
+
+/// Every HTTP function's router, merged, with the host's own routes.
+pub fn router(wiring: &Wiring, auth: Arc<Authenticator>, dev: Option<&DevIssuer>) -> Router {
+    let forms = madoguchi_forms::router(madoguchi_forms::FormsState {
+        items: wiring.items.clone(),
+        auth: auth.clone(),
+        clock: wiring.clock.clone(),
+    });
+    let doc = Arc::new(openapi());
+    let mut app = Router::new()
+        .merge(forms)
+        .merge(madoguchi_http::ops_routes())
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        );
+    if let Some(dev) = dev {
+        let jwks = dev.jwks();
+        app = app.route(
+            "/.well-known/jwks.json",
+            get(move || {
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+    }
+    if let Some(embedded) = &wiring.embedded {
+        app = app.merge(blobs_http::routes(embedded.clone()));
+    }
+    madoguchi_http::common_layers(app)
+}
+
+pub fn keys_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("keys")
+}
+
+/// Runs the host until `stop` is cancelled (or a signal arrives, see `main`).
+pub async fn serve(config: HostConfig, stop: CancellationToken) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).context("creating the data directory")?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("binding {}", config.addr))?;
+    let bound = listener.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
+    let wiring = wire(&config, &public_url).await?;
+    let dev = DevIssuer::load_or_create(&keys_dir(&config.data_dir))
+        .context("loading the development issuer key")?;
+    let mut issuers = madoguchi_http::auth::issuers_from_env().map_err(anyhow::Error::msg)?;
+    issuers.push(dev.trusted());
+    let auth = Authenticator::shared(issuers);
+    let app = router(&wiring, auth, Some(&dev));
+
+    let mut tasks = tokio::task::JoinSet::new();
+    let inbound_state = madoguchi_linkage_inbound::InboundState {
+        items: wiring.items.clone(),
+        clock: wiring.clock.clone(),
+        tenant: config.tenant,
+    };
+    let handler = consumers::LambdaSqsHandler::new(&wiring.inbound_queue_arn, move |event| {
+        let state = inbound_state.clone();
+        async move { madoguchi_linkage_inbound::handle(&state, event).await }
+    });
+    tasks.spawn(consumers::run_consumer(
+        names::LINKAGE_INBOUND_QUEUE.to_owned(),
+        wiring.inbound_queue.clone(),
+        Arc::new(handler),
+        RedeliveryPolicy::default(),
+        wiring.wait,
+        stop.clone(),
+    ));
+    let inbox_dir = config.data_dir.join("inbox");
+    std::fs::create_dir_all(&inbox_dir)?;
+    let inbox = inbox::Inbox {
+        dir: inbox_dir,
+        bucket_name: names::LINKAGE_BUCKET.to_owned(),
+        blobs: wiring.linkage.clone(),
+        notify: wiring.inbox_notifies.then(|| wiring.inbound_queue.clone()),
+        clock: wiring.clock.clone(),
+        interval: config.inbox_interval,
+    };
+    tasks.spawn(inbox.run(stop.clone()));
+
+    tracing::info!(addr = %bound, backend = ?config.backend, "madoguchi is serving");
+    let http_stop = stop.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { http_stop.cancelled().await })
+        .await
+        .context("http server")?;
+    // Requests are drained; now let consumers finish the batch they hold.
+    stop.cancel();
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("madoguchi stopped");
+    Ok(())
+}
+
+/// Cancels `stop` on SIGINT or SIGTERM.
+pub fn cancel_on_signals(stop: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing the SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested");
+        stop.cancel();
+    });
+}
