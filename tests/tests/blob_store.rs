@@ -180,6 +180,14 @@ async fn presigned_upload_then_download(env: Env) {
             for p in [&put, &get] {
                 let url = url::Url::parse(&p.url).expect("absolute URL");
                 let q: std::collections::HashMap<_, _> = url.query_pairs().collect();
+                // A checksum signed into a PUT URL would pin the body (S3 would refuse the
+                // upload); the SDK must not add one.
+                assert!(
+                    !q.keys()
+                        .any(|k| k.to_ascii_lowercase().contains("checksum")),
+                    "{:?}",
+                    q.keys().collect::<Vec<_>>()
+                );
                 assert_eq!(
                     q.get("X-Amz-Algorithm").map(|v| v.as_ref()),
                     Some("AWS4-HMAC-SHA256")

@@ -444,7 +444,10 @@ impl ItemStore for DynamoItemStore {
             Some(c) => Some(decode_cursor(c, &request.pk, request.index)?),
             None => None,
         };
-        let limit = request.limit.clamp(1, MAX_PAGE);
+        if request.limit == 0 {
+            return Err(PortError::Invalid("limit must be at least 1".into()));
+        }
+        let limit = request.limit.min(MAX_PAGE);
         let mut q = self
             .client
             .query()

@@ -10,6 +10,15 @@ use madoguchi_ports::{Email, Mailer, PortError, PortResult};
 use crate::error::{malformed, map_sdk};
 
 const CHARSET: &str = "UTF-8";
+/// SES's limit on recipients per message.
+const MAX_RECIPIENTS: usize = 50;
+
+fn check_address(addr: &str) -> PortResult<()> {
+    if addr.trim().is_empty() || addr.chars().any(char::is_control) || !addr.contains('@') {
+        return Err(PortError::Invalid("mail address not allowed".into()));
+    }
+    Ok(())
+}
 
 #[derive(Debug, Clone)]
 pub struct SesMailer {
@@ -33,13 +42,20 @@ fn utf8(text: &str) -> PortResult<Content> {
 #[async_trait]
 impl Mailer for SesMailer {
     async fn send(&self, email: &Email) -> PortResult<String> {
-        if email.to.is_empty() || email.from.is_empty() {
-            return Err(PortError::Invalid(
-                "mail needs a sender and a recipient".into(),
-            ));
+        // The same checks as the embedded outbox, before anything reaches SES.
+        check_address(&email.from)?;
+        if email.to.is_empty() || email.to.len() > MAX_RECIPIENTS {
+            return Err(PortError::Invalid(format!(
+                "a message has 1 to {MAX_RECIPIENTS} recipients"
+            )));
         }
-        if email.subject.contains(['\r', '\n']) {
-            return Err(PortError::Invalid("mail subject must be one line".into()));
+        for to in &email.to {
+            check_address(to)?;
+        }
+        if email.subject.chars().any(char::is_control) {
+            return Err(PortError::Invalid(
+                "mail subject holds control characters".into(),
+            ));
         }
         let message = Message::builder()
             .subject(utf8(&email.subject)?)

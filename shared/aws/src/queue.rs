@@ -72,12 +72,10 @@ impl SqsQueue {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send_batch(&self, messages: Vec<OutgoingMessage>) -> PortResult<()> {
-        if messages.is_empty() {
-            return Ok(());
-        }
-        if messages.len() > MAX_BATCH {
+        // SQS refuses an empty batch too (EmptyBatchRequest); so does the embedded queue.
+        if messages.is_empty() || messages.len() > MAX_BATCH {
             return Err(PortError::Invalid(format!(
-                "at most {MAX_BATCH} messages per batch"
+                "a batch holds 1 to {MAX_BATCH} messages"
             )));
         }
         let mut entries = Vec::with_capacity(messages.len());

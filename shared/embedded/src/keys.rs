@@ -5,9 +5,8 @@
 //! - `mac(context, data) = HMAC-SHA-256(K_ctx, data)` with
 //!   `K_ctx = HMAC-SHA-256(master, "mac\n" || canonical_bytes(context))`.
 //!
-//! The canonical form `k=v\n` is only unambiguous when keys hold neither `=` nor a newline and
-//! values hold no newline, so contexts breaking that are refused (`Invalid`) rather than risk
-//! two contexts sharing associated data.
+//! The canonical form is length-prefixed, so any two different contexts give different
+//! associated data.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -133,17 +132,8 @@ impl LocalKeys {
     }
 }
 
-/// The associated data for a context; refuses contexts whose canonical form is ambiguous.
+/// The associated data for a context.
 fn associated_data(context: &EncryptionContext) -> PortResult<Vec<u8>> {
-    let ambiguous = context
-        .0
-        .iter()
-        .any(|(k, v)| k.contains(['=', '\n']) || v.contains('\n'));
-    if ambiguous {
-        return Err(PortError::Invalid(
-            "encryption context keys may not contain '=' or newlines, values no newlines".into(),
-        ));
-    }
     Ok(context.canonical_bytes())
 }
 
@@ -269,18 +259,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn ambiguous_contexts_are_refused() {
+    async fn contexts_with_separators_stay_apart() {
         let k = keys();
-        let bad = EncryptionContext::new("131016", "p").with("a=b", "c");
+        let a = EncryptionContext::new("131016", "p").with("a=b", "c");
+        let b = EncryptionContext::new("131016", "p").with("a", "b=c");
+        let wrapped = k.generate_data_key(&a).await.unwrap().wrapped;
         assert!(matches!(
-            k.generate_data_key(&bad).await,
-            Err(PortError::Invalid(_))
+            k.unwrap_data_key(&wrapped, &b).await,
+            Err(PortError::DecryptionRefused)
         ));
-        let bad = EncryptionContext::new("131016", "p\ntenant=999999");
-        assert!(matches!(
-            k.mac(&bad, b"x").await,
-            Err(PortError::Invalid(_))
-        ));
+        assert_ne!(
+            k.mac(&a, b"x").await.unwrap(),
+            k.mac(&b, b"x").await.unwrap()
+        );
     }
 
     #[test]

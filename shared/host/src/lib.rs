@@ -53,6 +53,8 @@ pub struct HostConfig {
     /// Base URL clients reach this host at (for presigned URLs); defaults to `http://{addr}`.
     pub public_url: Option<String>,
     pub inbox_interval: Duration,
+    /// Name prefix of the resources created on a local AWS endpoint.
+    pub aws_prefix: String,
 }
 
 /// The ports, wired for one backend.
@@ -99,11 +101,15 @@ pub async fn wire(config: &HostConfig, public_url: &str) -> anyhow::Result<Wirin
 
 async fn aws_wiring(config: &HostConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Wiring> {
     use madoguchi_aws::{AwsBackend, resources::AwsResources};
-    let backend = AwsBackend::from_env(config.endpoint.as_deref(), clock.clone()).await;
+    let backend = match &config.endpoint {
+        // A local endpoint never gets real credentials from a developer's profile.
+        Some(endpoint) => AwsBackend::local(endpoint, clock.clone()).await,
+        None => AwsBackend::from_env(None, clock.clone()).await,
+    };
     let resources = match &config.endpoint {
         // A local endpoint (moto): make sure the resources exist, as CDK would have.
         Some(_) => {
-            let spec = madoguchi_aws::provision::ProvisionSpec::named("madoguchi")
+            let spec = madoguchi_aws::provision::ProvisionSpec::named(&config.aws_prefix)
                 .bucket(names::LINKAGE_BUCKET)
                 .queue(
                     names::LINKAGE_INBOUND_QUEUE,

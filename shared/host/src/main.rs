@@ -53,6 +53,9 @@ enum Command {
         /// URL clients use to reach this host (for presigned links).
         #[arg(long, env = "MADOGUCHI_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Name prefix of the resources created on a local AWS endpoint (`--endpoint`).
+        #[arg(long, default_value = "madoguchi", env = "MADOGUCHI_AWS_PREFIX")]
+        aws_prefix: String,
         /// Inbox scan interval in milliseconds.
         #[arg(long, default_value_t = 500)]
         inbox_interval_ms: u64,
@@ -89,6 +92,7 @@ fn main() -> anyhow::Result<()> {
             tenant,
             public_url,
             inbox_interval_ms,
+            aws_prefix,
         } => {
             madoguchi_http::logging::init_with_time();
             let tenant = TenantId::parse(&tenant).map_err(|_| {
@@ -102,6 +106,7 @@ fn main() -> anyhow::Result<()> {
                 tenant,
                 public_url,
                 inbox_interval: Duration::from_millis(inbox_interval_ms),
+                aws_prefix,
             };
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {

@@ -21,6 +21,19 @@ struct Host {
     endpoint: Option<String>,
 }
 
+/// A prefix per test run, so runs sharing one moto server never see each other's data.
+fn aws_prefix(data_dir: &std::path::Path) -> String {
+    let tag: String = data_dir
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    format!("e2e-{tag}")
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -49,7 +62,12 @@ impl Host {
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         if let Some(ep) = &endpoint {
-            cmd.arg("--backend").arg("aws").arg("--endpoint").arg(ep);
+            cmd.arg("--backend")
+                .arg("aws")
+                .arg("--endpoint")
+                .arg(ep)
+                .arg("--aws-prefix")
+                .arg(aws_prefix(&data_dir));
             cmd.env("AWS_ACCESS_KEY_ID", "testing")
                 .env("AWS_SECRET_ACCESS_KEY", "testing")
                 .env("AWS_REGION", "ap-northeast-1");
@@ -121,9 +139,9 @@ impl Host {
             None => madoguchi_embedded::EmbeddedBackend::open(&self.data_dir, &self.base, clock)
                 .unwrap()
                 .items(),
-            Some(ep) => madoguchi_aws::AwsBackend::from_env(Some(ep), clock)
+            Some(ep) => madoguchi_aws::AwsBackend::local(ep, clock)
                 .await
-                .items("madoguchi"),
+                .items(&aws_prefix(&self.data_dir)),
         }
     }
 
@@ -389,6 +407,11 @@ async fn run_all(host: Host) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded() {
     run_all(Host::start(None).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_on_moto() {
+    run_all(Host::start(Some(madoguchi_tests::aws_endpoint())).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

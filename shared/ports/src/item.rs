@@ -10,14 +10,17 @@
 //! - `get` returns `None` for an absent or expired item (expiry is `expires_at` in epoch
 //!   seconds, compared with the store's clock; backends may delete expired items later).
 //! - `query` returns items of one partition in sort-key order (ascending unless `descending`),
-//!   at most `limit` per page, and a [`Cursor`] when more may follow. A cursor is opaque, only
+//!   at most `limit` per page (`limit` 0 is `Invalid`; a page may hold fewer items than
+//!   `limit`, e.g. when expired items were skipped), and a [`Cursor`] when more may follow. A cursor is opaque, only
 //!   valid for the same partition and index, and refused (`Invalid`) otherwise.
 //! - `query` on [`Index::Gsi1`] reads the secondary index built from `Item::gsi1`; items
 //!   without `gsi1` are not in it. The index is eventually consistent in AWS.
 //! - `transact` applies up to 25 operations all or nothing; one failed condition fails the
 //!   whole transaction with `ConditionFailed { index }` and changes nothing.
 //! - `increment` atomically adds to a counter item's value, creating it at 0 first; returns the
-//!   new value.
+//!   new value. A counter item reads back as `data = {"n": value}`, its version bumped on
+//!   every increment; an expired counter starts again from 0.
+//! - A transaction may name each key once; naming a key twice is `Invalid` (as DynamoDB).
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -31,14 +31,16 @@ impl EncryptionContext {
         self.0.insert(key.to_owned(), value.to_owned());
         self
     }
-    /// A canonical byte form (sorted `k=v` lines) for use as associated data.
+    /// A canonical byte form for use as associated data: the pairs sorted by key, each key
+    /// and value preceded by its length (u32, big endian). Length prefixes keep it
+    /// unambiguous whatever the strings hold (`{"a=b": "c"}` and `{"a": "b=c"}` differ).
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for (k, v) in &self.0 {
-            out.extend_from_slice(k.as_bytes());
-            out.push(b'=');
-            out.extend_from_slice(v.as_bytes());
-            out.push(b'\n');
+            for s in [k, v] {
+                out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+                out.extend_from_slice(s.as_bytes());
+            }
         }
         out
     }
@@ -67,4 +69,21 @@ pub trait Keys: Send + Sync {
         context: &EncryptionContext,
     ) -> PortResult<Zeroizing<[u8; 32]>>;
     async fn mac(&self, context: &EncryptionContext, data: &[u8]) -> PortResult<[u8; 32]>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EncryptionContext;
+
+    #[test]
+    fn canonical_bytes_keep_pairs_apart() {
+        let a = EncryptionContext::default().with("a=b", "c");
+        let b = EncryptionContext::default().with("a", "b=c");
+        let c = EncryptionContext::default().with("a", "b").with("c", "");
+        assert_ne!(a.canonical_bytes(), b.canonical_bytes());
+        assert_ne!(b.canonical_bytes(), c.canonical_bytes());
+        let x = EncryptionContext::new("131016", "p\ntenant=999999");
+        let y = EncryptionContext::new("999999", "p");
+        assert_ne!(x.canonical_bytes(), y.canonical_bytes());
+    }
 }

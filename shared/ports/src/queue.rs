@@ -2,7 +2,8 @@
 //! consumer loop that gives every backend the contract of Lambda's SQS event source.
 //!
 //! # Contract
-//! - `send_batch` enqueues up to 10 messages; all or an error.
+//! - `send_batch` enqueues 1 to 10 messages (an empty batch is `Invalid`, as in SQS); all or
+//!   an error. Bodies are at most 256 KiB.
 //! - `receive` returns up to `max` visible messages (waiting up to `wait` for the first) and
 //!   hides them for the queue's visibility timeout. Each receive increments the message's
 //!   receive count. A message already received `max_receives` times is moved to the queue's
