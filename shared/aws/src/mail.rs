@@ -5,20 +5,11 @@
 use async_trait::async_trait;
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
-use madoguchi_ports::{Email, Mailer, PortError, PortResult};
+use madoguchi_ports::{Email, Mailer, PortResult};
 
 use crate::error::{malformed, map_sdk};
 
 const CHARSET: &str = "UTF-8";
-/// SES's limit on recipients per message.
-const MAX_RECIPIENTS: usize = 50;
-
-fn check_address(addr: &str) -> PortResult<()> {
-    if addr.trim().is_empty() || addr.chars().any(char::is_control) || !addr.contains('@') {
-        return Err(PortError::Invalid("mail address not allowed".into()));
-    }
-    Ok(())
-}
 
 #[derive(Debug, Clone)]
 pub struct SesMailer {
@@ -43,20 +34,7 @@ fn utf8(text: &str) -> PortResult<Content> {
 impl Mailer for SesMailer {
     async fn send(&self, email: &Email) -> PortResult<String> {
         // The same checks as the embedded outbox, before anything reaches SES.
-        check_address(&email.from)?;
-        if email.to.is_empty() || email.to.len() > MAX_RECIPIENTS {
-            return Err(PortError::Invalid(format!(
-                "a message has 1 to {MAX_RECIPIENTS} recipients"
-            )));
-        }
-        for to in &email.to {
-            check_address(to)?;
-        }
-        if email.subject.chars().any(char::is_control) {
-            return Err(PortError::Invalid(
-                "mail subject holds control characters".into(),
-            ));
-        }
+        madoguchi_ports::mail::check_email(email)?;
         let message = Message::builder()
             .subject(utf8(&email.subject)?)
             .body(Body::builder().text(utf8(&email.text_body)?).build())

@@ -16,9 +16,6 @@ use madoguchi_ports::{Clock, Email, Mailer, PortError, PortResult};
 
 use crate::fsutil;
 
-/// SES's limit on recipients per message.
-const MAX_RECIPIENTS: usize = 50;
-
 /// Writes mail to `DATA_DIR/outbox/`. Obtain it from [`crate::EmbeddedBackend::mailer`].
 pub struct OutboxMailer {
     dir: PathBuf,
@@ -42,13 +39,6 @@ impl OutboxMailer {
     pub fn outbox_dir(&self) -> &std::path::Path {
         &self.dir
     }
-}
-
-fn check_address(addr: &str) -> PortResult<()> {
-    if addr.trim().is_empty() || addr.chars().any(char::is_control) || !addr.contains('@') {
-        return Err(PortError::Invalid("mail address not allowed".into()));
-    }
-    Ok(())
 }
 
 /// RFC 2047 encoded-words for `text`, each at most 75 characters, joined by folding
@@ -140,20 +130,7 @@ pub(crate) fn render(email: &Email, id: &str, date: jiff::Timestamp) -> PortResu
 #[async_trait]
 impl Mailer for OutboxMailer {
     async fn send(&self, email: &Email) -> PortResult<String> {
-        check_address(&email.from)?;
-        if email.to.is_empty() || email.to.len() > MAX_RECIPIENTS {
-            return Err(PortError::Invalid(format!(
-                "a message has 1 to {MAX_RECIPIENTS} recipients"
-            )));
-        }
-        for to in &email.to {
-            check_address(to)?;
-        }
-        if email.subject.chars().any(char::is_control) {
-            return Err(PortError::Invalid(
-                "mail subject holds control characters".into(),
-            ));
-        }
+        madoguchi_ports::mail::check_email(email)?;
         let now = self.clock.now();
         let id = uuid::Uuid::now_v7().to_string();
         let text = render(email, &id, now)?;

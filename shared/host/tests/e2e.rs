@@ -239,6 +239,20 @@ async fn tokens_are_checked(host: &Host) -> String {
     good
 }
 
+async fn put(
+    c: &reqwest::Client,
+    url: &str,
+    token: &str,
+    if_match: Option<u64>,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    let mut req = c.put(url).bearer_auth(token).json(&body);
+    if let Some(v) = if_match {
+        req = req.header("if-match", format!("\"{v}\""));
+    }
+    req.send().await.unwrap()
+}
+
 async fn forms_publish_and_read(host: &Host) {
     let c = reqwest::Client::new();
     let url = format!("{}/v1/tenants/{TENANT}/forms/juminhyo", host.base);
@@ -247,33 +261,21 @@ async fn forms_publish_and_read(host: &Host) {
     let other_tenant = host.token("staff", "131016", 600);
 
     problem(c.get(&url).send().await.unwrap(), 404).await;
+    problem(put(&c, &url, &citizen, None, form("住民票")).await, 403).await;
     problem(
-        c.put(&url)
-            .bearer_auth(&citizen)
-            .json(&form("住民票"))
-            .send()
-            .await
-            .unwrap(),
-        403,
-    )
-    .await;
-    problem(
-        c.put(&url)
-            .bearer_auth(&other_tenant)
-            .json(&form("住民票"))
-            .send()
-            .await
-            .unwrap(),
+        put(&c, &url, &other_tenant, None, form("住民票")).await,
         403,
     )
     .await;
     let bad = problem(
-        c.put(&url)
-            .bearer_auth(&staff)
-            .json(&serde_json::json!({"title": "", "fields": []}))
-            .send()
-            .await
-            .unwrap(),
+        put(
+            &c,
+            &url,
+            &staff,
+            None,
+            serde_json::json!({"title": "", "fields": []}),
+        )
+        .await,
         422,
     )
     .await;
@@ -285,45 +287,13 @@ async fn forms_publish_and_read(host: &Host) {
         .collect();
     assert_eq!(fields, ["title", "fields"]);
 
-    let res = c
-        .put(&url)
-        .bearer_auth(&staff)
-        .json(&form("住民票の写し"))
-        .send()
-        .await
-        .unwrap();
+    let res = put(&c, &url, &staff, None, form("住民票の写し")).await;
     assert_eq!(res.status().as_u16(), 201);
-    problem(
-        c.put(&url)
-            .bearer_auth(&staff)
-            .json(&form("again"))
-            .send()
-            .await
-            .unwrap(),
-        409,
-    )
-    .await;
-    let res = c
-        .put(&url)
-        .bearer_auth(&staff)
-        .header("if-match", "\"1\"")
-        .json(&form("住民票の写しの交付"))
-        .send()
-        .await
-        .unwrap();
+    problem(put(&c, &url, &staff, None, form("again")).await, 409).await;
+    let res = put(&c, &url, &staff, Some(1), form("住民票の写しの交付")).await;
     assert_eq!(res.status().as_u16(), 200);
     // A second editor still holding version 1 loses, visibly.
-    problem(
-        c.put(&url)
-            .bearer_auth(&staff)
-            .header("if-match", "\"1\"")
-            .json(&form("stale"))
-            .send()
-            .await
-            .unwrap(),
-        409,
-    )
-    .await;
+    problem(put(&c, &url, &staff, Some(1), form("stale")).await, 409).await;
 
     let res = c.get(&url).send().await.unwrap();
     assert_eq!(res.headers()["etag"], "\"2\"");

@@ -148,7 +148,8 @@ struct RawClaims {
 
 pub struct Authenticator {
     issuers: Vec<TrustedIssuer>,
-    http: reqwest::Client,
+    /// Only built when some issuer's keys are fetched over HTTPS.
+    http: Option<reqwest::Client>,
     /// Clock skew tolerated on `exp`/`nbf`, in seconds.
     pub leeway: u64,
 }
@@ -166,12 +167,18 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     pub fn new(issuers: Vec<TrustedIssuer>) -> Self {
-        Self {
-            issuers,
-            http: reqwest::Client::builder()
+        let remote = issuers
+            .iter()
+            .any(|i| matches!(i.jwks, JwksSource::Remote { .. }));
+        let http = remote.then(|| {
+            reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .build()
-                .expect("static reqwest configuration"),
+                .expect("static reqwest configuration")
+        });
+        Self {
+            issuers,
+            http,
             leeway: 30,
         }
     }
@@ -250,8 +257,8 @@ impl Authenticator {
             }
         }
         let mut guard = cache.write().await;
-        let set: JwkSet = self
-            .http
+        let http = self.http.as_ref().ok_or(AuthError::JwksUnavailable)?;
+        let set: JwkSet = http
             .get(url)
             .send()
             .await

@@ -3,27 +3,28 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the JSON subscriber once; later calls are ignored (tests call it freely).
-pub fn init() {
+fn install(with_time: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
-        .with_target(false)
-        .without_time()
-        .try_init();
+        .with_target(false);
+    // Later calls are ignored, so tests may call this freely.
+    let _ = if with_time {
+        builder.try_init()
+    } else {
+        builder.without_time().try_init()
+    };
 }
 
-/// Like [`init`] but with timestamps, for the long-running local host.
+/// For Lambda: CloudWatch stamps every line itself.
+pub fn init() {
+    install(false);
+}
+
+/// For the long-running local host: lines carry their own timestamps.
 pub fn init_with_time() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(false)
-        .try_init();
+    install(true);
 }
