@@ -23,7 +23,7 @@
 //! Errors are mapped onto [`madoguchi_ports::PortError`] by the service's error *code* only
 //! (see [`error`]); request contents never reach an error message or a log line.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -56,18 +56,28 @@ pub const LOCAL_REGION: &str = "ap-northeast-1";
 /// throttling and transient errors only).
 pub const MAX_ATTEMPTS: u32 = 3;
 
-/// The SDK clients of one process, built once and shared by every adapter.
+/// The SDK configuration of one process and its service clients, each built once, on first
+/// use, and shared by every adapter. A function asks for its adapters in `main` (Lambda
+/// init), so the clients it uses are warm before the first event, and a service it never
+/// uses is neither built nor, after link-time optimisation, even linked into its binary.
 ///
-/// Cloning is cheap (the SDK clients are reference-counted).
+/// Cloning is cheap (everything inside is reference-counted).
 #[derive(Clone)]
 pub struct AwsBackend {
-    dynamodb: aws_sdk_dynamodb::Client,
-    s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
-    kms: aws_sdk_kms::Client,
-    ses: aws_sdk_sesv2::Client,
+    config: SdkConfig,
+    path_style: bool,
+    clients: Arc<Clients>,
     region: Option<String>,
     clock: Arc<dyn Clock>,
+}
+
+#[derive(Default)]
+struct Clients {
+    dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
+    s3: OnceLock<aws_sdk_s3::Client>,
+    sqs: OnceLock<aws_sdk_sqs::Client>,
+    kms: OnceLock<aws_sdk_kms::Client>,
+    ses: OnceLock<aws_sdk_sesv2::Client>,
 }
 
 impl std::fmt::Debug for AwsBackend {
@@ -179,19 +189,10 @@ impl AwsBackend {
     /// Builds the clients from an already loaded configuration. `path_style` forces S3
     /// path-style addressing (needed for endpoints without per-bucket host names).
     pub fn from_sdk_config(config: &SdkConfig, path_style: bool, clock: Arc<dyn Clock>) -> Self {
-        let s3_config = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(path_style)
-            .timeout_config(s3_timeout_config())
-            .build();
-        let sqs_config = aws_sdk_sqs::config::Builder::from(config)
-            .timeout_config(sqs_timeout_config())
-            .build();
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
-            s3: aws_sdk_s3::Client::from_conf(s3_config),
-            sqs: aws_sdk_sqs::Client::from_conf(sqs_config),
-            kms: aws_sdk_kms::Client::new(config),
-            ses: aws_sdk_sesv2::Client::new(config),
+            config: config.clone(),
+            path_style,
+            clients: Arc::default(),
             region: config.region().map(|r| r.to_string()),
             clock,
         }
@@ -208,45 +209,66 @@ impl AwsBackend {
 
     pub fn items(&self, table: &str) -> Arc<DynamoItemStore> {
         Arc::new(DynamoItemStore::new(
-            self.dynamodb.clone(),
+            self.dynamodb_client().clone(),
             table,
             self.clock.clone(),
         ))
     }
 
     pub fn blobs(&self, bucket: &str) -> Arc<S3BlobStore> {
-        Arc::new(S3BlobStore::new(self.s3.clone(), bucket))
+        Arc::new(S3BlobStore::new(self.s3_client().clone(), bucket))
     }
 
     pub fn queue(&self, queue_url: &str) -> Arc<SqsQueue> {
-        Arc::new(SqsQueue::new(self.sqs.clone(), queue_url))
+        Arc::new(SqsQueue::new(self.sqs_client().clone(), queue_url))
     }
 
     /// `data_key_id`: a symmetric KMS key for envelope encryption. `mac_key_id`: an
     /// `HMAC_256` KMS key for blind indexes. Build once per process: the adapter caches the
     /// per-context MAC keys it derives (see [`KmsKeys`]).
     pub fn keys(&self, data_key_id: &str, mac_key_id: &str) -> Arc<KmsKeys> {
-        Arc::new(KmsKeys::new(self.kms.clone(), data_key_id, mac_key_id))
+        Arc::new(KmsKeys::new(
+            self.kms_client().clone(),
+            data_key_id,
+            mac_key_id,
+        ))
     }
 
     pub fn mailer(&self) -> Arc<SesMailer> {
-        Arc::new(SesMailer::new(self.ses.clone()))
+        Arc::new(SesMailer::new(self.ses_client().clone()))
     }
 
     pub fn dynamodb_client(&self) -> &aws_sdk_dynamodb::Client {
-        &self.dynamodb
+        self.clients
+            .dynamodb
+            .get_or_init(|| aws_sdk_dynamodb::Client::new(&self.config))
     }
     pub fn s3_client(&self) -> &aws_sdk_s3::Client {
-        &self.s3
+        self.clients.s3.get_or_init(|| {
+            let conf = aws_sdk_s3::config::Builder::from(&self.config)
+                .force_path_style(self.path_style)
+                .timeout_config(s3_timeout_config())
+                .build();
+            aws_sdk_s3::Client::from_conf(conf)
+        })
     }
     pub fn sqs_client(&self) -> &aws_sdk_sqs::Client {
-        &self.sqs
+        self.clients.sqs.get_or_init(|| {
+            let conf = aws_sdk_sqs::config::Builder::from(&self.config)
+                .timeout_config(sqs_timeout_config())
+                .build();
+            aws_sdk_sqs::Client::from_conf(conf)
+        })
     }
     pub fn kms_client(&self) -> &aws_sdk_kms::Client {
-        &self.kms
+        self.clients
+            .kms
+            .get_or_init(|| aws_sdk_kms::Client::new(&self.config))
     }
     pub fn ses_client(&self) -> &aws_sdk_sesv2::Client {
-        &self.ses
+        self.clients
+            .ses
+            .get_or_init(|| aws_sdk_sesv2::Client::new(&self.config))
     }
 }
 
