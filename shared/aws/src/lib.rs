@@ -64,7 +64,7 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// Cloning is cheap (everything inside is reference-counted).
 #[derive(Clone)]
 pub struct AwsBackend {
-    config: SdkConfig,
+    config: Arc<SdkConfig>,
     path_style: bool,
     clients: Arc<Clients>,
     region: Option<String>,
@@ -190,7 +190,7 @@ impl AwsBackend {
     /// path-style addressing (needed for endpoints without per-bucket host names).
     pub fn from_sdk_config(config: &SdkConfig, path_style: bool, clock: Arc<dyn Clock>) -> Self {
         Self {
-            config: config.clone(),
+            config: Arc::new(config.clone()),
             path_style,
             clients: Arc::default(),
             region: config.region().map(|r| r.to_string()),
@@ -241,11 +241,11 @@ impl AwsBackend {
     pub fn dynamodb_client(&self) -> &aws_sdk_dynamodb::Client {
         self.clients
             .dynamodb
-            .get_or_init(|| aws_sdk_dynamodb::Client::new(&self.config))
+            .get_or_init(|| aws_sdk_dynamodb::Client::new(self.config.as_ref()))
     }
     pub fn s3_client(&self) -> &aws_sdk_s3::Client {
         self.clients.s3.get_or_init(|| {
-            let conf = aws_sdk_s3::config::Builder::from(&self.config)
+            let conf = aws_sdk_s3::config::Builder::from(self.config.as_ref())
                 .force_path_style(self.path_style)
                 .timeout_config(s3_timeout_config())
                 .build();
@@ -254,7 +254,7 @@ impl AwsBackend {
     }
     pub fn sqs_client(&self) -> &aws_sdk_sqs::Client {
         self.clients.sqs.get_or_init(|| {
-            let conf = aws_sdk_sqs::config::Builder::from(&self.config)
+            let conf = aws_sdk_sqs::config::Builder::from(self.config.as_ref())
                 .timeout_config(sqs_timeout_config())
                 .build();
             aws_sdk_sqs::Client::from_conf(conf)
@@ -263,12 +263,12 @@ impl AwsBackend {
     pub fn kms_client(&self) -> &aws_sdk_kms::Client {
         self.clients
             .kms
-            .get_or_init(|| aws_sdk_kms::Client::new(&self.config))
+            .get_or_init(|| aws_sdk_kms::Client::new(self.config.as_ref()))
     }
     pub fn ses_client(&self) -> &aws_sdk_sesv2::Client {
         self.clients
             .ses
-            .get_or_init(|| aws_sdk_sesv2::Client::new(&self.config))
+            .get_or_init(|| aws_sdk_sesv2::Client::new(self.config.as_ref()))
     }
 }
 
