@@ -13,7 +13,9 @@ TENANT      ?= 272060
 FUNCTIONS   := forms linkage-inbound
 LAMBDA_DIR  := target/lambda
 
-.PHONY: help dev test lint fmt openapi bench package venv package-tools infra-deps clean
+TENANT_CONFIG ?= infra/config/$(TENANT).json
+
+.PHONY: help dev test lint fmt openapi bench package venv package-tools infra-deps infra-test deploy clean
 
 help: ## List the jobs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -79,6 +81,13 @@ package: package-tools ## Every function as an arm64 Lambda zip under target/lam
 	  printf '%-20s %8d bytes  %s\n' "$$f" "$$(stat -c %s "$$z")" "$$z"; \
 	  if [ "$$(stat -c %s "$$z")" -gt 10485760 ]; then echo "  over the 10 MB budget" >&2; exit 1; fi; \
 	done
+
+infra-test: venv infra-deps ## CDK app tests only: synth without Rust, assertions, cdk-nag, cfn-lint
+	cd infra && npm test
+
+deploy: package-tools infra-deps ## cdk deploy of one tenant: make deploy TENANT_CONFIG=infra/config/<code>.json
+	@test -f "$(TENANT_CONFIG)" || { echo "$(TENANT_CONFIG) not found: copy infra/config/example.json (docs/deploy.md)" >&2; exit 1; }
+	cd infra && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm run deploy -- -c tenantConfig=$(abspath $(TENANT_CONFIG))
 
 clean: ## Remove build output, the venv and local data
 	$(CARGO) clean

@@ -1,0 +1,117 @@
+/**
+ * cdk-nag acknowledgements: every finding of the AwsSolutions and Serverless packs on this
+ * stack that we accept on purpose, each with its reason. Keep this list short; each entry
+ * names the exact finding (rule and, for IAM, the action or resource), never a whole rule.
+ */
+import { Stack, Validations } from 'aws-cdk-lib';
+import { IConstruct } from 'constructs';
+
+import { EdgeStack } from './edge-stack';
+import { FunctionSpec } from './functions';
+import { MadoguchiStack, SCHEDULES } from './madoguchi-stack';
+
+export interface Acknowledgement {
+  readonly path: string;
+  readonly id: string;
+  readonly reason: string;
+}
+
+/** Every acknowledgement applied, for the report and the tests. */
+export function acknowledgements(stack: MadoguchiStack, catalog: readonly FunctionSpec[] = stack.catalog): Acknowledgement[] {
+  const out: Acknowledgement[] = [];
+  const ack = (scope: IConstruct, id: string, reason: string) => {
+    Validations.of(scope).acknowledge({ id, reason });
+    out.push({ path: scope.node.path, id, reason });
+  };
+  const child = (path: string) => stack.node.findChild(path);
+
+  // Citizen pool MFA.
+  ack(stack.citizenPool, 'AwsSolutions::AwsSolutions-COG2',
+    'Citizens cannot be required to own an authenticator: TOTP MFA is optional for them, social logins bring their provider\'s own factor, and threat protection (Plus tier, full function) blocks risky sign-ins. The staff pool requires MFA.');
+
+  for (const spec of catalog) {
+    const fn = stack.functions[spec.name];
+    // X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level permissions.
+    ack(fn.role!.node.findChild('DefaultPolicy'), 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+      'Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions (the only wildcard in the role).');
+    for (const b of spec.buckets ?? []) {
+      for (const p of [...(b.read ?? []), ...(b.write ?? [])]) {
+        const logical = stack.getLogicalId(stack.buckets[b.bucket].node.defaultChild as never);
+        ack(fn.role!.node.findChild('DefaultPolicy'), `AwsSolutions::AwsSolutions-IAM5[Resource::<${logical}.Arn>/${p}*]`,
+          `Prefix grant: ${spec.name} may only touch objects under ${p} of the ${b.bucket} bucket; object keys below it are not known in advance.`);
+      }
+    }
+    if (spec.trigger.kind === 'http') {
+      ack(fn, 'Serverless::Serverless-LambdaDLQ',
+        'Invoked synchronously by API Gateway: the caller receives the error; there is no asynchronous event to keep.');
+      for (const r of spec.trigger.routes) {
+        if (r.auth === 'citizen' || r.auth === 'staff') continue;
+        const routeId = `${r.method}--${r.path.replace(/^\//, '').replace(/\//g, '--')}`;
+        const route = stack.api.node.findChild(routeId);
+        ack(route, 'AwsSolutions::AwsSolutions-APIG4', r.auth === 'none'
+          ? `${r.method} ${r.path} is public by design: ${r.why ?? 'no reason given'}.`
+          : `${r.method} ${r.path} accepts tokens from both the citizen and the staff pool; an HTTP API JWT authorizer trusts one issuer, so the function verifies the JWT itself (shared/http/src/auth.rs, issuer and audience from its environment).`);
+      }
+    } else {
+      ack(fn, 'Serverless::Serverless-LambdaDLQ',
+        'Invoked by an SQS event source mapping: failed messages go to the queue\'s own dead-letter queue (redrive after 5 receives), not to a function DLQ.');
+      const esm = fn.node.children.find((c) => c.node.id.startsWith('SqsEventSource'));
+      if (esm) {
+        ack(esm, 'Serverless::Serverless-LambdaEventSourceMappingDestination',
+          'SQS event sources do not support on-failure destinations; the source queue\'s redrive policy sends failures to its dead-letter queue, which is alarmed.');
+      }
+    }
+  }
+  for (const [logical, { dlq }] of Object.entries(stack.queues)) {
+    ack(dlq, 'Serverless::Serverless-SQSRedrivePolicy', `${logical}-dlq is itself the dead-letter queue of ${logical}; its depth is alarmed (> 0).`);
+  }
+  for (const s of SCHEDULES) {
+    ack(child(`${s.id}Schedule`), 'Serverless::Serverless-EventBusDLQ',
+      `Disabled schedule without a target yet (${s.target}); the target gets a dead-letter queue when it is added.`);
+  }
+  const emailSub = stack.alarmTopic.node.children.find((c) => c.node.id.includes('@'));
+  if (emailSub) {
+    ack(emailSub, 'Serverless::Serverless-SNSRedrivePolicy',
+      'E-mail subscription of the alarm topic: undeliverable alarm mails show in the topic\'s NumberOfNotificationsFailed metric; a dead-letter queue would hold mails no one reads.');
+  }
+  // Constructs CDK adds for us.
+  const notifications = stack.node.children.find((c) => c.node.id.startsWith('BucketNotificationsHandler'));
+  if (notifications) {
+    const role = notifications.node.findChild('Role');
+    ack(role, 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      'CDK\'s BucketNotificationsHandler (deploy-time custom resource that configures the linkage bucket\'s inbound/ → SQS notification); it only writes its own logs.');
+  }
+  const backupRole = child('BackupPlan').node.findChild('Table').node.findChild('Role');
+  ack(backupRole, 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]',
+    'AWS Backup\'s service role uses the AWS-maintained backup policy, as AWS Backup documents; it follows new resource types without our changes.');
+  return out;
+}
+
+/** Applies {@link acknowledgements} and records them on the stack for the tests. */
+export function acknowledgeFindings(stack: MadoguchiStack): Acknowledgement[] {
+  const list = acknowledgements(stack);
+  ACKNOWLEDGED.set(stack, list);
+  return list;
+}
+
+/** Acknowledgements of the edge stack (CloudFront + web ACL, us-east-1). */
+export function edgeAcknowledgements(edge: EdgeStack): Acknowledgement[] {
+  const out: Acknowledgement[] = [];
+  const ack = (scope: IConstruct, id: string, reason: string) => {
+    Validations.of(scope).acknowledge({ id, reason });
+    out.push({ path: scope.node.path, id, reason });
+  };
+  ack(edge.logBucket, 'AwsSolutions::AwsSolutions-S1',
+    'This bucket is itself a log destination (CloudFront standard logs of the API distribution); logging access to it would need yet another log bucket. It blocks public access, allows TLS only and only CloudFront\'s log delivery writes to it.');
+  ack(edge.distribution, 'AwsSolutions::AwsSolutions-CFR1',
+    'No geo restriction on purpose: residents abroad (転出予定者, overseas residents) and staff on business trips use the API; the web ACL (IP reputation list, common and known-bad-input rules, per-IP rate limit) and the JWT authorizers protect it instead.');
+  return out;
+}
+
+export function acknowledgeEdgeFindings(edge: EdgeStack): Acknowledgement[] {
+  const list = edgeAcknowledgements(edge);
+  ACKNOWLEDGED.set(edge, list);
+  return list;
+}
+
+export const ACKNOWLEDGED = new WeakMap<Stack, Acknowledgement[]>();

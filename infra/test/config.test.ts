@@ -1,0 +1,46 @@
+/** Tenant parameters are checked before anything is synthesized. */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+
+import { municipalityCheckDigit, resolveConfig, TenantConfig } from '../lib/config';
+import { exampleConfig } from './helpers';
+
+const base = exampleConfig() as TenantConfig;
+
+test('the example configuration is valid and gets its defaults', () => {
+  const c = resolveConfig({ ...base, apiRateLimit: undefined, auditRetentionDays: undefined });
+  assert.equal(c.apiRateLimit, 200);
+  assert.ok(c.auditRetentionDays >= 365);
+});
+
+test('the API origin host name defaults to origin.<apiDomain>', () => {
+  const c = resolveConfig({ ...base, apiDomain: 'api.city.example.lg.jp', apiOriginDomain: undefined });
+  assert.equal(c.apiOriginDomain, 'origin.api.city.example.lg.jp');
+});
+
+test('check digit follows shared/domain/src/tenant.rs', () => {
+  assert.equal(municipalityCheckDigit('27206'), 0); // 272060, the example tenant
+  assert.equal(municipalityCheckDigit('13101'), 6); // 131016, 千代田区
+});
+
+test('bad parameters are refused with the name of the parameter', () => {
+  const bad: Array<[Partial<TenantConfig>, RegExp]> = [
+    [{ municipalityCode: '272061' }, /check digit/],
+    [{ municipalityCode: '27206' }, /municipalityCode/],
+    [{ stage: 'Prod' }, /stage/],
+    [{ spaOrigin: 'http://x.example' }, /spaOrigin/],
+    [{ spaOrigin: 'https://x.example/app' }, /spaOrigin/],
+    [{ citizenAuthDomainPrefix: 'my-cognito' }, /citizenAuthDomainPrefix/],
+    [{ mailFrom: 'nobody' }, /mailFrom/],
+    [{ auditRetentionDays: 200 }, /auditRetentionDays/],
+    [{ backupCopyVaultArn: 'vault' }, /backupCopyVaultArn/],
+    [{ apiDomain: 'https://api.example.jp' }, /apiDomain/],
+    [{ apiOriginDomain: 'api.shinsei.city.example.lg.jp' }, /apiOriginDomain must differ/],
+    [{ hostedZone: { id: 'nope', name: 'city.example.lg.jp' } }, /hostedZone.id/],
+    [{ hostedZone: { id: 'Z0123456789ABCDEFGHIJ', name: 'other.example.jp' } }, /not inside hostedZone.name/],
+    [{ oidcProviders: [{ name: 'LINE', issuerUrl: 'http://access.line.me', clientId: 'x', clientSecretName: 's' }] }, /LINE/],
+  ];
+  for (const [override, message] of bad) {
+    assert.throws(() => resolveConfig({ ...base, ...override }), message, JSON.stringify(override));
+  }
+});
