@@ -136,3 +136,47 @@ async fn a_store_failure_fails_only_the_messages_it_touched() {
         ]
     );
 }
+
+mod arbitrary_bodies {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn body() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,200}",
+            // Notification-shaped JSON with arbitrary keys, names and sizes.
+            ("[a-zA-Z0-9%+/._-]{0,60}", "[A-Za-z:*]{0,20}", any::<i64>()).prop_map(
+                |(key, name, size)| {
+                    serde_json::json!({"Records": [{"eventName": name, "s3": {"object": {"key": key, "size": size, "eTag": "e"}}}]})
+                        .to_string()
+                }
+            ),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// With a healthy store, no body fails the batch (a permanent problem must not loop
+        /// until the dead-letter queue), and nothing panics.
+        #[test]
+        fn never_fail_or_panic(bodies in prop::collection::vec(body(), 1..6)) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let mut ev = event("s3-test-event.json");
+            let template = ev.records[0].clone();
+            ev.records = bodies
+                .into_iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let mut m = template.clone();
+                    m.message_id = Some(format!("m{i}"));
+                    m.body = Some(b);
+                    m
+                })
+                .collect();
+            let response = rt.block_on(handle(&state(embedded(dir.path())), ev));
+            prop_assert!(response.batch_item_failures.is_empty());
+        }
+    }
+}
