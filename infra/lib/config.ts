@@ -88,6 +88,13 @@ export interface TenantConfig {
    * cannot reserve any, so sandbox accounts may set this to false.
    */
   readonly reservedConcurrency?: boolean;
+  /**
+   * Origin-verify secret (`madoguchi/<code>/<stage>/origin-verify`): Secrets Manager version ids
+   * to use. Omitted or empty: the current version (first deployment). During a rotation
+   * (docs/deploy.md): `[new, old]`; CloudFront sends the first, the HTTP functions accept all.
+   * Naming the versions is what makes CloudFormation resolve the references again.
+   */
+  readonly originVerifyVersions?: string[];
 }
 
 /** Defaults applied to every optional value, so the stack reads one complete object. */
@@ -99,6 +106,7 @@ export interface ResolvedTenantConfig extends TenantConfig {
   readonly wafRateLimitPer5Min: number;
   readonly auditRetentionDays: number;
   readonly reservedConcurrency: boolean;
+  readonly originVerifyVersions: string[];
 }
 
 /** Check digit of a 全国地方公共団体コード (JIS X 0402 style, modulus 11). */
@@ -186,6 +194,12 @@ export function resolveConfig(raw: TenantConfig): ResolvedTenantConfig {
   if (raw.backupCopyVaultArn !== undefined && !/^arn:aws:backup:[a-z0-9-]+:\d{12}:backup-vault:.+$/.test(raw.backupCopyVaultArn)) {
     fail('backupCopyVaultArn must be a backup vault ARN');
   }
+  const originVerifyVersions = raw.originVerifyVersions ?? [];
+  if (!Array.isArray(originVerifyVersions) || originVerifyVersions.length > 2
+    || originVerifyVersions.some((v) => typeof v !== 'string' || !/^[A-Za-z0-9-]{32,64}$/.test(v))
+    || new Set(originVerifyVersions).size !== originVerifyVersions.length) {
+    fail('originVerifyVersions must list at most two distinct Secrets Manager version ids ([new, old] during a rotation)');
+  }
   return {
     ...raw,
     oidcProviders: raw.oidcProviders ?? [],
@@ -195,6 +209,7 @@ export function resolveConfig(raw: TenantConfig): ResolvedTenantConfig {
     wafRateLimitPer5Min,
     auditRetentionDays,
     reservedConcurrency: raw.reservedConcurrency ?? true,
+    originVerifyVersions,
   };
 }
 

@@ -26,6 +26,7 @@ import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as route53Targets from 'aws-cdk-lib/aws-route53-targets';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as snsSubs from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -44,6 +45,28 @@ export interface MadoguchiStackProps extends StackProps {
   readonly config: ResolvedTenantConfig;
   /** Function catalog; default: {@link FUNCTIONS}. */
   readonly functions?: readonly FunctionSpec[];
+}
+
+/** Header CloudFront adds to every request to the origin; the HTTP functions require it. */
+export const ORIGIN_VERIFY_HEADER = 'x-origin-verify';
+
+/**
+ * Name of the origin-verify secret. Deterministic, so that the edge stack (us-east-1) can read
+ * the replica by name without a cross-region reference.
+ */
+export function originVerifySecretName(cfg: ResolvedTenantConfig): string {
+  return `madoguchi/${cfg.municipalityCode}/${cfg.stage}/origin-verify`;
+}
+
+/**
+ * CloudFormation dynamic references (`{{resolve:secretsmanager:…}}`) to the origin-verify
+ * values, resolved at deploy time: the first is the one CloudFront sends, all are accepted.
+ * `secretId` is the secret's ARN (main stack) or name (edge stack: the us-east-1 replica).
+ * Without `originVerifyVersions`, the current version.
+ */
+export function originVerifyValues(cfg: ResolvedTenantConfig, secretId: string): string[] {
+  const versions = cfg.originVerifyVersions.length ? cfg.originVerifyVersions : [undefined];
+  return versions.map((versionId) => SecretValue.secretsManager(secretId, { versionId }).unsafeUnwrap());
 }
 
 /** Schedules whose target functions do not exist yet: created disabled, see docs/deploy.md. */
@@ -80,6 +103,8 @@ export class MadoguchiStack extends Stack {
   public readonly citizenPool: cognito.UserPool;
   public readonly staffPool: cognito.UserPool;
   public readonly alarmTopic: sns.Topic;
+  /** Shared secret CloudFront sends in `x-origin-verify`; replicated to us-east-1. */
+  public readonly originVerifySecret: secretsmanager.Secret;
   /** The functions this stack deploys. */
   public readonly catalog: readonly FunctionSpec[];
   private readonly cfg: ResolvedTenantConfig;
@@ -390,6 +415,22 @@ export class MadoguchiStack extends Stack {
       return a;
     };
 
+    // ---------------------------------------------------------------- origin verification
+    // apiOriginDomain resolves publicly (CloudFront needs it): a client that knows it could skip
+    // CloudFront and its web ACL. CloudFront adds this secret as the x-origin-verify header
+    // (edge stack, from the us-east-1 replica); every HTTP function answers 403 without it.
+    // Rotated by hand (docs/deploy.md, "Rotating the origin-verify secret").
+    this.originVerifySecret = new secretsmanager.Secret(this, 'OriginVerifySecret', {
+      secretName: originVerifySecretName(cfg),
+      description: `Madoguchi ${cfg.municipalityCode} ${cfg.stage}: value of the ${ORIGIN_VERIFY_HEADER} header CloudFront sends to the API origin`,
+      generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false, requireEachIncludedType: true },
+      // Encrypted with the account's aws/secretsmanager key in each region: a key of this stack
+      // cannot encrypt the us-east-1 replica (single-region key), and the only readers are
+      // CloudFormation's dynamic references at deploy time.
+      replicaRegions: [{ region: EDGE_REGION }],
+    });
+    const originVerify = originVerifyValues(cfg, this.originVerifySecret.secretArn).join(',');
+
     // ---------------------------------------------------------------- functions
     const resourceEnv = (spec: FunctionSpec): Record<string, string> => {
       const env: Record<string, string> = {
@@ -404,6 +445,8 @@ export class MadoguchiStack extends Stack {
       if (spec.keys?.includes('data')) env.MADOGUCHI_DATA_KEY_ID = this.keys.data.keyArn;
       if (spec.keys?.includes('mac')) env.MADOGUCHI_MAC_KEY_ID = this.keys.mac.keyArn;
       if (spec.mail) env.MADOGUCHI_MAIL_FROM = cfg.mailFrom;
+      // Behind CloudFront only: the accepted x-origin-verify values (a dynamic reference).
+      if (spec.trigger.kind === 'http') env.MADOGUCHI_ORIGIN_VERIFY = originVerify;
       if (spec.verifiesTokens) {
         env.MADOGUCHI_CITIZEN_ISSUER = citizenIssuer;
         env.MADOGUCHI_CITIZEN_AUDIENCE = citizenClient.userPoolClientId;
@@ -644,6 +687,10 @@ export class MadoguchiStack extends Stack {
     new CfnOutput(this, 'StaffClientId', { value: staffClient.userPoolClientId });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     new CfnOutput(this, 'LinkageBucketName', { value: this.buckets.linkage.bucketName });
+    new CfnOutput(this, 'OriginVerifySecretName', {
+      value: originVerifySecretName(cfg),
+      description: `Secret of the ${ORIGIN_VERIFY_HEADER} header (replica in ${EDGE_REGION}); rotation: docs/deploy.md`,
+    });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn });
   }
 

@@ -9,6 +9,7 @@ pub mod dev_issuer;
 pub mod extract;
 pub mod logging;
 pub mod openapi;
+pub mod origin;
 pub mod problem;
 
 pub use auth::{Authenticator, Principal, Role, TrustedIssuer};
@@ -25,9 +26,22 @@ use tower_http::trace::TraceLayer;
 /// returned to the client so a citizen can quote it to the help desk.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Adds request ids and request logging. The log line names the method, the route template
-/// (never the concrete path, which can carry ids) and the status.
+/// Adds request ids, request logging and, when `MADOGUCHI_ORIGIN_VERIFY` is set (on AWS),
+/// the origin guard. The log line names the method, the route template (never the concrete
+/// path, which can carry ids) and the status.
 pub fn common_layers(router: Router) -> Router {
+    common_layers_with(router, origin::OriginGuard::from_env())
+}
+
+/// [`common_layers`] with an explicit origin guard (tests, the local host).
+pub fn common_layers_with(router: Router, guard: Option<origin::OriginGuard>) -> Router {
+    let router = match guard {
+        Some(guard) => router.layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(guard),
+            origin::check,
+        )),
+        None => router,
+    };
     router
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
