@@ -48,8 +48,9 @@ export function addTenant(app: App, config: ResolvedTenantConfig, extra?: Partia
     description: `Madoguchi for ${config.municipalityCode} (${config.stage}): CloudFront and WAF in front of the API`,
     terminationProtection: config.stage === 'prod',
   });
-  // The distribution's origin is the main stack's API custom domain: deploy that first.
-  edge.addStackDependency(stack, 'CloudFront forwards to the API custom domain of the main stack');
+  // The distribution's origin is the main stack's API custom domain, and its x-origin-verify
+  // header reads the us-east-1 replica of the main stack's secret: deploy the main stack first.
+  edge.addStackDependency(stack, 'CloudFront forwards to the API custom domain of the main stack and sends its origin-verify secret (us-east-1 replica)');
   acknowledgeFindings(stack);
   acknowledgeEdgeFindings(edge);
   return { app, stack, edge };

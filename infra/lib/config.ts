@@ -8,6 +8,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+/** CloudFront requires its web ACLs and viewer certificates in this region (edge stack). */
+export const EDGE_REGION = 'us-east-1';
+
 /** An OpenID Connect identity provider offered on the citizen sign-in page (LINE, ...). */
 export interface OidcProviderConfig {
   /** Provider name shown to Cognito and the SPA (`LINE`); letters, digits, `-`, `_`. */

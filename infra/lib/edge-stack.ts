@@ -6,9 +6,13 @@
  *   client ──TLS 1.2+──▶ CloudFront `apiDomain` (web ACL: rate limit + AWS managed rules)
  *          ──TLS 1.2──▶ API Gateway regional custom domain `apiOriginDomain` (main stack)
  *
- * The main stack disables the API's execute-api endpoint. Nothing here references the main
- * stack's resources (the origin is a host name from the tenant config), so no cross-region
- * references (and their custom resources) are needed; the app only orders the deployments.
+ * The main stack disables the API's execute-api endpoint, and its HTTP functions answer 403
+ * unless the request carries `x-origin-verify`, which only this distribution adds (origin
+ * custom header). Nothing here references the main stack's resources: the origin is a host
+ * name from the tenant config and the header's value a dynamic reference to the us-east-1
+ * replica of the main stack's secret, by its deterministic name. So no cross-region references
+ * (and their custom resources) are needed; the app only orders the deployments (main first:
+ * it creates the secret and its replica).
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
@@ -20,11 +24,10 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 
-import { ResolvedTenantConfig } from './config';
-import { wafRules } from './madoguchi-stack';
+import { EDGE_REGION, ResolvedTenantConfig } from './config';
+import { ORIGIN_VERIFY_HEADER, originVerifySecretName, originVerifyValues, wafRules } from './madoguchi-stack';
 
-/** CloudFront requires its web ACLs and viewer certificates in this region. */
-export const EDGE_REGION = 'us-east-1';
+export { EDGE_REGION };
 
 export interface EdgeStackProps extends StackProps {
   readonly config: ResolvedTenantConfig;
@@ -94,6 +97,11 @@ export class EdgeStack extends Stack {
           originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
           // API Gateway's integration timeout is 30 s; CloudFront's default read timeout too.
           readTimeout: Duration.seconds(30),
+          // Proves to the HTTP functions that the request came through this distribution (and
+          // its web ACL): the main stack's secret, read from its us-east-1 replica by name at
+          // deploy time (a dynamic reference, never in the template). CloudFront overwrites a
+          // header of the same name sent by the viewer.
+          customHeaders: { [ORIGIN_VERIFY_HEADER]: originVerifyValues(cfg, originVerifySecretName(cfg))[0] },
         }),
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
         allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,

@@ -35,7 +35,7 @@ import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 
-import { ResolvedTenantConfig } from './config';
+import { EDGE_REGION, ResolvedTenantConfig } from './config';
 import { BucketName, envName, FUNCTIONS, FunctionSpec, QueueName } from './functions';
 
 /** Repository root: the workspace manifest `Cargo.toml` lives there. */

@@ -74,6 +74,8 @@ export function acknowledgements(stack: MadoguchiStack, catalog: readonly Functi
     ack(emailSub, 'Serverless::Serverless-SNSRedrivePolicy',
       'E-mail subscription of the alarm topic: undeliverable alarm mails show in the topic\'s NumberOfNotificationsFailed metric; a dead-letter queue would hold mails no one reads.');
   }
+  ack(stack.originVerifySecret, 'AwsSolutions::AwsSolutions-SMG4',
+    'The origin-verify secret is rotated by hand (docs/deploy.md): its consumers read it through CloudFormation dynamic references, resolved only when a deployment names new version ids, so a rotation Lambda could not make CloudFront and the functions pick up a new value; the runbook puts a new value, deploys with old and new accepted, then drops the old.');
   // Constructs CDK adds for us.
   const notifications = stack.node.children.find((c) => c.node.id.startsWith('BucketNotificationsHandler'));
   if (notifications) {

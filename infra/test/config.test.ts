@@ -18,6 +18,12 @@ test('the API origin host name defaults to origin.<apiDomain>', () => {
   assert.equal(c.apiOriginDomain, 'origin.api.city.example.lg.jp');
 });
 
+test('origin-verify versions default to none (the current version of the secret)', () => {
+  assert.deepEqual(resolveConfig({ ...base, originVerifyVersions: undefined }).originVerifyVersions, []);
+  const v = ['11111111-2222-3333-4444-555555555555', '66666666-7777-8888-9999-000000000000'];
+  assert.deepEqual(resolveConfig({ ...base, originVerifyVersions: v }).originVerifyVersions, v);
+});
+
 test('check digit follows shared/domain/src/tenant.rs', () => {
   assert.equal(municipalityCheckDigit('27206'), 0); // 272060, the example tenant
   assert.equal(municipalityCheckDigit('13101'), 6); // 131016, 千代田区
@@ -39,6 +45,9 @@ test('bad parameters are refused with the name of the parameter', () => {
     [{ hostedZone: { id: 'nope', name: 'city.example.lg.jp' } }, /hostedZone.id/],
     [{ hostedZone: { id: 'Z0123456789ABCDEFGHIJ', name: 'other.example.jp' } }, /not inside hostedZone.name/],
     [{ oidcProviders: [{ name: 'LINE', issuerUrl: 'http://access.line.me', clientId: 'x', clientSecretName: 's' }] }, /LINE/],
+    [{ originVerifyVersions: ['v1'] }, /originVerifyVersions/],
+    [{ originVerifyVersions: ['11111111-2222-3333-4444-555555555555', '11111111-2222-3333-4444-555555555555'] }, /originVerifyVersions/],
+    [{ originVerifyVersions: ['a', 'b', 'c'].map((c) => c.repeat(32)) }, /originVerifyVersions/],
   ];
   for (const [override, message] of bad) {
     assert.throws(() => resolveConfig({ ...base, ...override }), message, JSON.stringify(override));

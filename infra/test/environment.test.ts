@@ -34,7 +34,7 @@ test('every resource kind reaches the function under its resources.rs name, with
     const env = res[id(fn)].Properties.Environment.Variables;
     assert.deepEqual(Object.keys(env).sort(), [
       'MADOGUCHI_BUCKET_ATTACHMENTS', 'MADOGUCHI_CITIZEN_AUDIENCE', 'MADOGUCHI_CITIZEN_ISSUER', 'MADOGUCHI_DATA_KEY_ID',
-      'MADOGUCHI_MAC_KEY_ID', 'MADOGUCHI_MAIL_FROM', 'MADOGUCHI_QUEUE_LINKAGE_INBOUND_URL', 'MADOGUCHI_STAFF_AUDIENCE',
+      'MADOGUCHI_MAC_KEY_ID', 'MADOGUCHI_MAIL_FROM', 'MADOGUCHI_ORIGIN_VERIFY', 'MADOGUCHI_QUEUE_LINKAGE_INBOUND_URL', 'MADOGUCHI_STAFF_AUDIENCE',
       'MADOGUCHI_STAFF_ISSUER', 'MADOGUCHI_TABLE', 'MADOGUCHI_TENANT', 'RUST_LOG',
     ]);
     assert.deepEqual(env.MADOGUCHI_QUEUE_LINKAGE_INBOUND_URL, { Ref: id(s.stack.queues['linkage-inbound'].queue) });

@@ -12,7 +12,7 @@ import { RustFunction } from 'cargo-lambda-cdk';
 
 import { FUNCTIONS } from '../lib/functions';
 import { ACKNOWLEDGED } from '../lib/nag';
-import { SCHEDULES } from '../lib/madoguchi-stack';
+import { originVerifySecretName, SCHEDULES } from '../lib/madoguchi-stack';
 import { exampleConfig, INFRA, REPO, resources, synth, Synth } from './helpers';
 
 let s: Synth;
@@ -70,7 +70,7 @@ describe('functions', () => {
     const env = (name: string) => t.toJSON().Resources[idOf(s.stack.functions[name])].Properties.Environment.Variables;
     const forms = env('forms');
     assert.deepEqual(Object.keys(forms).sort(), [
-      'MADOGUCHI_CITIZEN_AUDIENCE', 'MADOGUCHI_CITIZEN_ISSUER', 'MADOGUCHI_STAFF_AUDIENCE', 'MADOGUCHI_STAFF_ISSUER',
+      'MADOGUCHI_CITIZEN_AUDIENCE', 'MADOGUCHI_CITIZEN_ISSUER', 'MADOGUCHI_ORIGIN_VERIFY', 'MADOGUCHI_STAFF_AUDIENCE', 'MADOGUCHI_STAFF_ISSUER',
       'MADOGUCHI_TABLE', 'MADOGUCHI_TENANT', 'RUST_LOG',
     ]);
     assert.deepEqual(forms.MADOGUCHI_TABLE, ref(idOf(s.stack.table)));
@@ -423,6 +423,91 @@ describe('API front door: CloudFront + WAF (edge stack, us-east-1)', () => {
       }
     } finally {
       fs.rmSync(zoned.outdir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('origin verification: only CloudFront reaches the functions (x-origin-verify)', () => {
+  const RESOLVE = /^\{\{resolve:secretsmanager:/;
+  const secretId = () => idOf(s.stack.originVerifySecret);
+  const originHeaders = (tpl: Template) =>
+    Object.values(resources(tpl, 'AWS::CloudFront::Distribution'))[0].Properties!.DistributionConfig.Origins[0].OriginCustomHeaders;
+  /** `{"Fn::Join": ["", [...]]}` → its parts; a plain string → itself. */
+  const parts = (v: unknown): unknown[] => (typeof v === 'string' ? [v] : (v as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1]);
+
+  test('a generated secret with a deterministic name and a replica in us-east-1', () => {
+    t.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    t.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: originVerifySecretName(cfg),
+      GenerateSecretString: Match.objectLike({ PasswordLength: 48, ExcludePunctuation: true }),
+      ReplicaRegions: [{ Region: 'us-east-1' }],
+    });
+    assert.equal(originVerifySecretName(cfg), 'madoguchi/272060/prod/origin-verify');
+    t.hasOutput('OriginVerifySecretName', { Value: 'madoguchi/272060/prod/origin-verify' });
+  });
+
+  test('HTTP functions get MADOGUCHI_ORIGIN_VERIFY as a dynamic reference to the secret; others do not', () => {
+    const res = t.toJSON().Resources;
+    for (const spec of FUNCTIONS) {
+      const env = res[idOf(s.stack.functions[spec.name])].Properties.Environment.Variables;
+      if (spec.trigger.kind !== 'http') {
+        assert.equal(env.MADOGUCHI_ORIGIN_VERIFY, undefined, spec.name);
+        continue;
+      }
+      assert.deepEqual(env.MADOGUCHI_ORIGIN_VERIFY, {
+        'Fn::Join': ['', ['{{resolve:secretsmanager:', ref(secretId()), ':SecretString:::}}']],
+      }, spec.name);
+    }
+  });
+
+  test('the distribution sends x-origin-verify, read from the us-east-1 replica by name at deploy time', () => {
+    const headers = originHeaders(e);
+    assert.equal(headers.length, 1);
+    assert.equal(headers[0].HeaderName, 'x-origin-verify');
+    assert.match(headers[0].HeaderValue, RESOLVE);
+    assert.equal(headers[0].HeaderValue, `{{resolve:secretsmanager:${originVerifySecretName(cfg)}:SecretString:::}}`);
+    // The replica exists once the main stack is deployed.
+    assert.ok(s.edge.dependencies.includes(s.stack));
+  });
+
+  test('no secret value in either template: only dynamic references', () => {
+    for (const file of [s.templateFile, path.join(s.outdir, s.edge.templateFile)]) {
+      // A literal value would be a SecretString property (CDK's unsafePlainText / secretStringValue).
+      assert.doesNotMatch(fs.readFileSync(file, 'utf8'), /"SecretString"\s*:/, `${file}: no literal SecretString`);
+    }
+    // Every MADOGUCHI_ORIGIN_VERIFY and the header are made of dynamic references and nothing else.
+    const only = /^(\{\{resolve:secretsmanager:[^:{}]+:SecretString:::[A-Za-z0-9-]*\}\},?)+$/;
+    const flat = (v: unknown) => parts(v).map((p) => (typeof p === 'string' ? p : 'REF')).join('');
+    let seen = 0;
+    for (const f of Object.values(resources(t, 'AWS::Lambda::Function'))) {
+      const v = f.Properties?.Environment?.Variables?.MADOGUCHI_ORIGIN_VERIFY;
+      if (v === undefined) continue;
+      seen++;
+      assert.match(flat(v), RESOLVE);
+      assert.match(flat(v), only);
+    }
+    assert.equal(seen, FUNCTIONS.filter((f) => f.trigger.kind === 'http').length);
+    assert.match(originHeaders(e)[0].HeaderValue, only);
+  });
+
+  test('during a rotation the functions accept [new, old] and CloudFront sends new, each by version id', () => {
+    const [next, prev] = ['11111111-2222-3333-4444-555555555555', '66666666-7777-8888-9999-000000000000'];
+    const r = synth({ config: exampleConfig({ originVerifyVersions: [next, prev] }) });
+    try {
+      const id = r.stack.getLogicalId(r.stack.originVerifySecret.node.defaultChild as never);
+      const env = r.template.toJSON().Resources[r.stack.getLogicalId(r.stack.functions.forms.node.defaultChild as never)]
+        .Properties.Environment.Variables;
+      assert.deepEqual(env.MADOGUCHI_ORIGIN_VERIFY, {
+        'Fn::Join': ['', [
+          '{{resolve:secretsmanager:', { Ref: id }, `:SecretString:::${next}}},{{resolve:secretsmanager:`, { Ref: id }, `:SecretString:::${prev}}}`,
+        ]],
+      });
+      assert.deepEqual(originHeaders(r.edgeTemplate), [{
+        HeaderName: 'x-origin-verify',
+        HeaderValue: `{{resolve:secretsmanager:${originVerifySecretName(cfg)}:SecretString:::${next}}}`,
+      }]);
+    } finally {
+      fs.rmSync(r.outdir, { recursive: true, force: true });
     }
   });
 });
