@@ -21,9 +21,8 @@ pub struct Inbox {
     pub dir: PathBuf,
     pub bucket_name: String,
     pub blobs: Arc<dyn BlobStore>,
-    /// Where notifications go. `None` when the object store sends them itself (S3 or moto
-    /// with a bucket notification configured).
-    pub notify: Option<Arc<dyn Queue>>,
+    /// Where the notifications go (the linkage-inbound queue).
+    pub notify: Arc<dyn Queue>,
     pub clock: Arc<dyn Clock>,
     pub interval: Duration,
 }
@@ -142,22 +141,20 @@ impl Inbox {
         let size = body.len() as u64;
         let key = format!("inbound/{system}/{name}");
         let meta = self.blobs.put(&key, body.into(), None).await?;
-        if let Some(queue) = &self.notify {
-            let now = self.clock.now();
-            // S3's sequencer orders events per key; a time-ordered id does the same here.
-            let sequencer = uuid::Uuid::now_v7().simple().to_string().to_uppercase();
-            let note = s3_notification(
-                &self.bucket_name,
-                &key,
-                size,
-                &meta.etag,
-                &sequencer,
-                &now.to_string(),
-            );
-            queue
-                .send_batch(vec![OutgoingMessage::new(note.to_string())])
-                .await?;
-        }
+        let now = self.clock.now();
+        // S3's sequencer orders events per key; a time-ordered id does the same here.
+        let sequencer = uuid::Uuid::now_v7().simple().to_string().to_uppercase();
+        let note = s3_notification(
+            &self.bucket_name,
+            &key,
+            size,
+            &meta.etag,
+            &sequencer,
+            &now.to_string(),
+        );
+        self.notify
+            .send_batch(vec![OutgoingMessage::new(note.to_string())])
+            .await?;
         tokio::fs::remove_file(path).await?;
         tracing::info!(system, size, "inbox file taken");
         Ok(())

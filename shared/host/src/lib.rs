@@ -64,8 +64,6 @@ pub struct Wiring {
     pub inbound_queue: Arc<dyn Queue>,
     pub inbound_queue_arn: String,
     pub clock: Arc<dyn Clock>,
-    /// The inbox sends notifications itself unless the object store does.
-    pub inbox_notifies: bool,
     pub embedded: Option<EmbeddedBackend>,
     /// Consumer long-poll wait.
     pub wait: Duration,
@@ -90,7 +88,6 @@ pub async fn wire(config: &HostConfig, public_url: &str) -> anyhow::Result<Wirin
                 inbound_queue: queue,
                 inbound_queue_arn: format!("arn:madoguchi:local:{}", names::LINKAGE_INBOUND_QUEUE),
                 clock,
-                inbox_notifies: true,
                 embedded: Some(backend),
                 wait: Duration::from_millis(500),
             })
@@ -139,7 +136,6 @@ async fn aws_wiring(config: &HostConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             names::LINKAGE_INBOUND_QUEUE
         ),
         clock,
-        inbox_notifies: true,
         embedded: None,
         wait: Duration::from_secs(1),
     })
@@ -231,7 +227,7 @@ pub async fn serve(config: HostConfig, stop: CancellationToken) -> anyhow::Resul
         dir: inbox_dir,
         bucket_name: names::LINKAGE_BUCKET.to_owned(),
         blobs: wiring.linkage.clone(),
-        notify: wiring.inbox_notifies.then(|| wiring.inbound_queue.clone()),
+        notify: wiring.inbound_queue.clone(),
         clock: wiring.clock.clone(),
         interval: config.inbox_interval,
     };
