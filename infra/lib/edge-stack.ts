@@ -15,7 +15,6 @@
  * it creates the secret and its replica).
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
-import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as route53 from 'aws-cdk-lib/aws-route53';
@@ -25,6 +24,7 @@ import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 
 import { EDGE_REGION, ResolvedTenantConfig } from './config';
+import { zoneAndCertificate } from './dns';
 import { ORIGIN_VERIFY_HEADER, originVerifySecretName, originVerifyValues, wafRules } from './madoguchi-stack';
 
 export { EDGE_REGION };
@@ -54,14 +54,7 @@ export class EdgeStack extends Stack {
       rules: wafRules(`${name}-api`, cfg.wafRateLimitPer5Min),
     });
 
-    const zone = cfg.hostedZone
-      ? route53.HostedZone.fromHostedZoneAttributes(this, 'Zone', { hostedZoneId: cfg.hostedZone.id, zoneName: cfg.hostedZone.name })
-      : undefined;
-    const certificate = new acm.Certificate(this, 'ApiCertificate', {
-      domainName: cfg.apiDomain,
-      // Without a hosted zone, CloudFormation waits until the CNAME shown in the stack events exists.
-      validation: acm.CertificateValidation.fromDns(zone),
-    });
+    const { zone, certificate } = zoneAndCertificate(this, 'ApiCertificate', cfg.apiDomain, cfg);
 
     // CloudFront standard logs are delivered with bucket ACLs: this bucket keeps ACLs enabled
     // (object writer), unlike every other bucket of the project.

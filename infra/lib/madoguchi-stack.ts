@@ -11,7 +11,6 @@ import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as backup from 'aws-cdk-lib/aws-backup';
-import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
@@ -36,6 +35,7 @@ import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 
 import { EDGE_REGION, ResolvedTenantConfig } from './config';
+import { zoneAndCertificate } from './dns';
 import { BucketName, envName, FUNCTIONS, FunctionSpec, QueueName } from './functions';
 
 /** Repository root: the workspace manifest `Cargo.toml` lives there. */
@@ -532,14 +532,7 @@ export class MadoguchiStack extends Stack {
     // Clients reach the API only through CloudFront (edge stack: web ACL, TLS 1.2+), which
     // forwards to this regional custom domain; the execute-api endpoint is disabled so that
     // nobody can call the API around the web ACL by its default URL.
-    const zone = cfg.hostedZone
-      ? route53.HostedZone.fromHostedZoneAttributes(this, 'Zone', { hostedZoneId: cfg.hostedZone.id, zoneName: cfg.hostedZone.name })
-      : undefined;
-    const originCertificate = new acm.Certificate(this, 'ApiOriginCertificate', {
-      domainName: cfg.apiOriginDomain,
-      // Without a hosted zone, CloudFormation waits until the CNAME shown in the stack events exists.
-      validation: acm.CertificateValidation.fromDns(zone),
-    });
+    const { zone, certificate: originCertificate } = zoneAndCertificate(this, 'ApiOriginCertificate', cfg.apiOriginDomain, cfg);
     this.apiDomain = new apigw.DomainName(this, 'ApiDomain', {
       domainName: cfg.apiOriginDomain,
       certificate: originCertificate,

@@ -127,7 +127,6 @@ const JWKS_MIN_REFRESH: Duration = Duration::from_secs(60);
 #[derive(Debug, Deserialize)]
 struct RawClaims {
     sub: Option<String>,
-    iss: Option<String>,
     exp: Option<i64>,
     #[serde(default)]
     aud: Option<serde_json::Value>,
@@ -278,7 +277,6 @@ fn map_claims(issuer: &TrustedIssuer, c: RawClaims) -> Result<Principal, AuthErr
         .sub
         .filter(|s| !s.is_empty())
         .ok_or(AuthError::Claims("sub"))?;
-    let _ = c.iss;
     let tenant = match c.cognito_tenant.or(c.tenant) {
         Some(t) => TenantId::parse(&t).map_err(|_| AuthError::Claims("tenant"))?,
         None => issuer.default_tenant.ok_or(AuthError::Claims("tenant"))?,
