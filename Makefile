@@ -37,9 +37,11 @@ dev: ## Run the whole system locally on the embedded adapters (SQLite, files, lo
 	@echo "  Try, in another terminal:"
 	@echo "    curl -s http://$(ADDR)/healthz"
 	@echo "    TOKEN=\$$(target/debug/madoguchi dev-token --role staff --tenant $(TENANT) --data-dir $(DATA_DIR))"
-	@echo "    curl -s -X PUT http://$(ADDR)/v1/tenants/$(TENANT)/forms/juminhyo -H \"authorization: Bearer \$$TOKEN\" \\"
+	@echo "    curl -s -X POST http://$(ADDR)/v1/tenants/$(TENANT)/manage/forms -H \"authorization: Bearer \$$TOKEN\" \\"
 	@echo "         -H 'content-type: application/json' -d @docs/examples/form-juminhyo.json"
+	@echo "    curl -s -X POST http://$(ADDR)/v1/tenants/$(TENANT)/manage/forms/juminhyo/publish -H \"authorization: Bearer \$$TOKEN\" -H 'if-match: 1'"
 	@echo "    curl -s http://$(ADDR)/v1/tenants/$(TENANT)/forms/juminhyo"
+	@echo "    (citizen walk-through: README.md; mail goes to $(DATA_DIR)/outbox/)"
 	@echo "    mkdir -p $(DATA_DIR)/inbox/jumin && cp docs/examples/jumin-sample.csv $(DATA_DIR)/inbox/jumin/"
 	@echo
 	target/debug/madoguchi serve --addr $(ADDR) --data-dir $(DATA_DIR) --tenant $(TENANT)

@@ -98,6 +98,13 @@ export interface TenantConfig {
    * Naming the versions is what makes CloudFormation resolve the references again.
    */
   readonly originVerifyVersions?: string[];
+  /**
+   * GuardDuty Malware Protection for S3 on `quarantine/` of the attachments bucket, tagging each
+   * scanned object with `GuardDutyMalwareScanStatus`. Default true. Billed per GB scanned and per
+   * object (docs/deploy.md); with false, nothing scans uploads and the attachments function
+   * decides on size and type alone (`MADOGUCHI_MALWARE_SCAN=off`).
+   */
+  readonly malwareProtection?: boolean;
 }
 
 /** Defaults applied to every optional value, so the stack reads one complete object. */
@@ -110,6 +117,7 @@ export interface ResolvedTenantConfig extends TenantConfig {
   readonly auditRetentionDays: number;
   readonly reservedConcurrency: boolean;
   readonly originVerifyVersions: string[];
+  readonly malwareProtection: boolean;
 }
 
 /** Check digit of a 全国地方公共団体コード (JIS X 0402 style, modulus 11). */
@@ -203,6 +211,9 @@ export function resolveConfig(raw: TenantConfig): ResolvedTenantConfig {
     || new Set(originVerifyVersions).size !== originVerifyVersions.length) {
     fail('originVerifyVersions must list at most two distinct Secrets Manager version ids ([new, old] during a rotation)');
   }
+  if (raw.malwareProtection !== undefined && typeof raw.malwareProtection !== 'boolean') {
+    fail('malwareProtection must be true or false');
+  }
   return {
     ...raw,
     oidcProviders: raw.oidcProviders ?? [],
@@ -213,6 +224,7 @@ export function resolveConfig(raw: TenantConfig): ResolvedTenantConfig {
     auditRetentionDays,
     reservedConcurrency: raw.reservedConcurrency ?? true,
     originVerifyVersions,
+    malwareProtection: raw.malwareProtection ?? true,
   };
 }
 

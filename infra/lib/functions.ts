@@ -12,13 +12,34 @@ import { Duration } from 'aws-cdk-lib';
 /** Logical bucket names, as the functions read them (`MADOGUCHI_BUCKET_<NAME>`). */
 export type BucketName = 'attachments' | 'linkage' | 'exports' | 'audit';
 /** Logical queue names (`MADOGUCHI_QUEUE_<NAME>_URL`); each has a `<name>-dlq`. */
-export type QueueName = 'linkage-inbound';
+export type QueueName = 'linkage-inbound' | 'attachments' | 'notify';
+/** Every queue the stack creates (with its dead-letter queue and its depth alarm). */
+export const QUEUES: readonly QueueName[] = ['linkage-inbound', 'attachments', 'notify'];
+
+/**
+ * Key prefix of the attachments bucket that citizens upload into (presigned POST). Objects stay
+ * there after the scan (`shared/applications/src/keys.rs`, `QUARANTINE_PREFIX`): whether one was
+ * accepted is recorded in the table, refused ones are deleted.
+ */
+export const QUARANTINE_PREFIX = 'quarantine/';
+
+/**
+ * Request header carrying the e-mail verification proof token on `citizen-or-proof` routes
+ * (`functions/submissions/src/verify.rs`); the API's CORS configuration must allow it.
+ */
+export const EMAIL_PROOF_HEADER = 'x-email-proof';
 
 export interface BucketAccess {
   readonly bucket: BucketName;
-  /** Key prefixes (`inbound/`); the grant covers `<prefix>*` only. */
+  // Each list holds key prefixes (`inbound/`); each grant covers `<prefix>*` only.
+  /** `s3:GetObject`, `s3:GetObjectVersion`. */
   readonly read?: string[];
+  /** `s3:PutObject` (also what a presigned PUT or POST signed by the function's role needs). */
   readonly write?: string[];
+  /** `s3:GetObjectTagging`, `s3:GetObjectVersionTagging` (GuardDuty's `GuardDutyMalwareScanStatus`). */
+  readonly readTags?: string[];
+  /** `s3:DeleteObject` (a delete marker in the versioned bucket, never a version). */
+  readonly delete?: string[];
 }
 
 export type Trigger =
@@ -34,9 +55,14 @@ export interface HttpRoute {
    * `citizen` / `staff`: API Gateway checks a JWT of that pool before the function runs.
    * `function`: the route accepts tokens of both pools, which one HTTP API authorizer cannot
    * express (one issuer per authorizer); the function verifies the JWT itself (it always does).
+   * `citizen-or-proof`: a citizen-pool JWT **or** an e-mail verification proof token that the
+   * function itself issued (`POST …/email-verifications/{id}/confirm`), so that a citizen can
+   * apply without an account. A gateway JWT authorizer would refuse the proof token (it is not
+   * a Cognito JWT), so the gateway lets the request through and the function checks either
+   * credential and refuses everything else with 401.
    * `none`: public.
    */
-  readonly auth: 'citizen' | 'staff' | 'function' | 'none';
+  readonly auth: 'citizen' | 'staff' | 'function' | 'citizen-or-proof' | 'none';
   /** Why a route without a gateway authorizer is fine (the cdk-nag acknowledgement's reason). */
   readonly why?: string;
 }
@@ -61,12 +87,23 @@ export interface FunctionSpec {
   readonly mail?: boolean;
   /** Verifies citizen/staff JWTs itself (sets the issuer variables). */
   readonly verifiesTokens?: boolean;
+  /**
+   * Decides on uploads by GuardDuty's scan tag: gets `MADOGUCHI_MALWARE_SCAN` = `guardduty`
+   * (Malware Protection for S3 tags objects under `quarantine/` with `GuardDutyMalwareScanStatus`)
+   * or `off` (the tenant switched it off with `malwareProtection: false`: no tag will ever come).
+   */
+  readonly readsMalwareScan?: boolean;
 }
+
+const staff = (method: HttpRoute['method'], path: string): HttpRoute => ({ method, path, auth: 'staff' });
+const citizenOrProof = (method: HttpRoute['method'], path: string): HttpRoute => ({ method, path, auth: 'citizen-or-proof' });
+const FORM = '/v1/tenants/{tenant}/forms/{slug}';
+const MANAGE = '/v1/tenants/{tenant}/manage/forms';
 
 export const FUNCTIONS: readonly FunctionSpec[] = [
   {
     name: 'forms',
-    description: 'Form definitions: staff publish, citizens read (HTTP API).',
+    description: 'Form builder: staff draft, publish, close and archive form definitions; anyone reads the published one (HTTP API).',
     // Small JSON handlers over DynamoDB: 512 MiB gives the CPU share for a fast cold start
     // (Lambda CPU scales with memory) at a low price per request.
     memoryMiB: 512,
@@ -77,12 +114,91 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       routes: [
         { method: 'GET', path: '/healthz', auth: 'none', why: 'liveness check for monitors; answers a constant, reads nothing' },
         { method: 'GET', path: '/v1/me', auth: 'function' },
-        { method: 'GET', path: '/v1/tenants/{tenant}/forms/{slug}', auth: 'none', why: 'published form definitions are public: citizens read them before signing in' },
-        { method: 'PUT', path: '/v1/tenants/{tenant}/forms/{slug}', auth: 'staff' },
+        { method: 'GET', path: FORM, auth: 'none', why: 'published form definitions are public: citizens read them before signing in' },
+        staff('GET', MANAGE),
+        staff('POST', MANAGE),
+        staff('GET', `${MANAGE}/{slug}`),
+        staff('PUT', `${MANAGE}/{slug}`),
+        staff('POST', `${MANAGE}/{slug}/publish`),
+        staff('POST', `${MANAGE}/{slug}/close`),
+        staff('POST', `${MANAGE}/{slug}/archive`),
+        staff('GET', `${MANAGE}/{slug}/versions/{version}`),
       ],
     },
     table: 'readwrite',
     verifiesTokens: true,
+  },
+  {
+    name: 'submissions',
+    description: 'Citizen applications: e-mail verification, drafts, confirmation, submission, attachment uploads, history (HTTP API).',
+    // The citizens' write path: validates a whole form, envelope-encrypts sensitive fields
+    // (AES-256-GCM, blind indexes), writes a transaction, signs upload policies. All of it is
+    // CPU in the function; 1024 MiB buys about twice the CPU share of 512 MiB for shorter
+    // cold starts on deadline days (申請期限) and the < 100 ms aim, at about the same cost per
+    // request since the duration shrinks with it.
+    memoryMiB: 1024,
+    // API Gateway waits at most 30 s; includes the synchronous one-time-code mail (SES).
+    timeout: Duration.seconds(10),
+    trigger: {
+      kind: 'http',
+      routes: [
+        {
+          method: 'POST', path: `${FORM}/email-verifications`, auth: 'none',
+          why: 'starts an e-mail verification for a citizen without an account: mails a one-time code; the function limits attempts per address and per form, and the stage throttle and the web ACL rate limit apply',
+        },
+        {
+          method: 'POST', path: `${FORM}/email-verifications/{id}/confirm`, auth: 'none',
+          why: 'exchanges the one-time code for a proof token; the code is the credential, checked by the function with a limited number of attempts before the verification is void',
+        },
+        citizenOrProof('GET', `${FORM}/draft`),
+        citizenOrProof('PUT', `${FORM}/draft`),
+        citizenOrProof('DELETE', `${FORM}/draft`),
+        citizenOrProof('POST', `${FORM}/confirm`),
+        citizenOrProof('POST', `${FORM}/applications`),
+        citizenOrProof('POST', `${FORM}/attachments`),
+        citizenOrProof('GET', `${FORM}/attachments/{id}`),
+        citizenOrProof('GET', '/v1/tenants/{tenant}/my/applications'),
+        citizenOrProof('GET', '/v1/tenants/{tenant}/my/applications/{id}'),
+      ],
+    },
+    table: 'readwrite',
+    // Presigned POST uploads are signed with the function's own role: the role needs
+    // s3:PutObject where the browser uploads, and nowhere else.
+    buckets: [{ bucket: 'attachments', write: [QUARANTINE_PREFIX] }],
+    sendsTo: ['notify'],
+    keys: ['data', 'mac'],
+    // The one-time code is mailed synchronously (the citizen is waiting for it).
+    mail: true,
+    verifiesTokens: true,
+  },
+  {
+    name: 'attachments',
+    description: 'Attachment checks: size, type and GuardDuty scan result of each upload under quarantine/; refused uploads are deleted (SQS).',
+    // Reads a few bytes and the tags of each object, writes one record: I/O-bound, small.
+    memoryMiB: 512,
+    timeout: Duration.seconds(30),
+    // Uploads follow citizen traffic; at most 5 concurrent batches keeps a burst from taking the
+    // table's or the account's capacity. No reservation needed: the event source caps it.
+    trigger: { kind: 'sqs', queue: 'attachments', batchSize: 10, maxConcurrency: 5 },
+    table: 'readwrite',
+    buckets: [{ bucket: 'attachments', read: [QUARANTINE_PREFIX], readTags: [QUARANTINE_PREFIX], delete: [QUARANTINE_PREFIX] }],
+    readsMalwareScan: true,
+  },
+  {
+    name: 'notify',
+    description: 'Notifications: mails citizens and staff about applications from the notify queue, once each (SQS).',
+    // Renders a short mail and calls SES: I/O-bound and nobody waits on it, so the smallest
+    // size that keeps the TLS handshake of a cold start short.
+    memoryMiB: 256,
+    timeout: Duration.seconds(30),
+    // SES sends at most the account's sending rate (14 mails/s when production access is new):
+    // two batches of ten at a time stay near it; SES throttling fails single messages, which
+    // are retried. Reserved = maximum concurrency, so the event source is never throttled.
+    reservedConcurrency: 2,
+    trigger: { kind: 'sqs', queue: 'notify', batchSize: 10, maxConcurrency: 2 },
+    // Reads the application, records each mail sent so that a redelivery does not mail twice.
+    table: 'readwrite',
+    mail: true,
   },
   {
     name: 'linkage-inbound',

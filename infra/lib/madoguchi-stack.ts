@@ -16,6 +16,7 @@ import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as guardduty from 'aws-cdk-lib/aws-guardduty';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -36,7 +37,7 @@ import { Construct } from 'constructs';
 
 import { EDGE_REGION, ResolvedTenantConfig } from './config';
 import { zoneAndCertificate } from './dns';
-import { BucketName, envName, FUNCTIONS, FunctionSpec, QueueName } from './functions';
+import { BucketName, EMAIL_PROOF_HEADER, envName, FUNCTIONS, FunctionSpec, QUARANTINE_PREFIX, QueueName, QUEUES } from './functions';
 
 /** Repository root: the workspace manifest `Cargo.toml` lives there. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -46,6 +47,9 @@ export interface MadoguchiStackProps extends StackProps {
   /** Function catalog; default: {@link FUNCTIONS}. */
   readonly functions?: readonly FunctionSpec[];
 }
+
+/** Service principal of GuardDuty Malware Protection for S3 (assumes the plan's role). */
+export const MALWARE_PROTECTION_PRINCIPAL = 'malware-protection-plan.guardduty.amazonaws.com';
 
 /** Header CloudFront adds to every request to the origin; the HTTP functions require it. */
 export const ORIGIN_VERIFY_HEADER = 'x-origin-verify';
@@ -97,6 +101,8 @@ export class MadoguchiStack extends Stack {
   public readonly queues: Record<QueueName, { queue: sqs.Queue; dlq: sqs.Queue }>;
   public readonly keys: Record<'data' | 'mac' | 'table' | 'storage' | 'audit' | 'queue' | 'backup' | 'alarm', kms.Key>;
   public readonly functions: Record<string, lambda.Function> = {};
+  /** GuardDuty Malware Protection for S3 on quarantine/ of the attachments bucket (config `malwareProtection`). */
+  public readonly malwareProtection?: { plan: guardduty.CfnMalwareProtectionPlan; role: iam.Role };
   public readonly api: apigw.HttpApi;
   /** Regional custom domain of the API (`apiOriginDomain`), CloudFront's origin. */
   public readonly apiDomain: apigw.DomainName;
@@ -198,10 +204,23 @@ export class MadoguchiStack extends Stack {
       });
     this.buckets = {
       attachments: bucket('AttachmentsBucket', 'attachments', [
-        // Uploads land in quarantine/ until scanned and accepted; what is never accepted goes.
-        { id: 'expire-quarantine', prefix: 'quarantine/', expiration: Duration.days(7), noncurrentVersionExpiration: Duration.days(1) },
+        // Citizens upload into quarantine/ and accepted uploads stay there (the table records
+        // the decision), so current objects never expire here. A refused upload is deleted by
+        // the attachments function: a delete marker, leaving the refused content as a
+        // noncurrent version; that version goes after a day, then the marker.
+        // Uploads never attached to an application: the ExpirySweep (to come) removes them.
+        { id: 'quarantine-refused', prefix: QUARANTINE_PREFIX, noncurrentVersionExpiration: Duration.days(1), expiredObjectDeleteMarker: true },
         { id: 'noncurrent', noncurrentVersionExpiration: Duration.days(90) },
-      ]),
+      ], {
+        // Browsers upload with a presigned POST straight to S3, from the citizen SPA only; the
+        // POST policy (key, size, expiry) is what authorizes an upload, CORS only lets the SPA
+        // read the answer.
+        cors: [{ allowedMethods: [s3.HttpMethods.POST], allowedOrigins: [cfg.spaOrigin], maxAge: 3600 }],
+        // GuardDuty listens through EventBridge and turns the bucket's EventBridge delivery on
+        // itself; CDK's notification resource rewrites the whole notification configuration
+        // (the SQS one below) and would turn it off again unless it is part of it.
+        eventBridgeEnabled: cfg.malwareProtection || undefined,
+      }),
       linkage: bucket('LinkageBucket', 'linkage', [
         { id: 'inbound-to-ia', prefix: 'inbound/', transitions: [{ storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(30) }] },
         { id: 'expire-outbound', prefix: 'outbound/', expiration: Duration.days(90) },
@@ -247,13 +266,100 @@ export class MadoguchiStack extends Stack {
       // Lambda's advice: visibility timeout ≥ 6 × the consumer's timeout.
       return consumer ? Duration.seconds(consumer.timeout.toSeconds() * 6) : Duration.minutes(5);
     };
-    this.queues = { 'linkage-inbound': queue('linkage-inbound', timeoutOf('linkage-inbound')) };
+    this.queues = Object.fromEntries(QUEUES.map((q) => [q, queue(q, timeoutOf(q))])) as MadoguchiStack['queues'];
     // Core systems drop files under inbound/; S3 tells the queue, the queue feeds linkage-inbound.
     this.buckets.linkage.addEventNotification(
       s3.EventType.OBJECT_CREATED,
       new s3n.SqsDestination(this.queues['linkage-inbound'].queue),
       { prefix: 'inbound/' },
     );
+    // Citizens upload under quarantine/; S3 tells the queue, the queue feeds attachments.
+    // GuardDuty's verdict arrives later as an object tag: the tagging event goes to the same
+    // queue, so an accepted file's scan is recorded (and an infected one refused) when it ends.
+    const uploadEvents = cfg.malwareProtection
+      ? [s3.EventType.OBJECT_CREATED, s3.EventType.OBJECT_TAGGING_PUT]
+      : [s3.EventType.OBJECT_CREATED];
+    for (const event of uploadEvents) {
+      this.buckets.attachments.addEventNotification(
+        event,
+        new s3n.SqsDestination(this.queues.attachments.queue),
+        { prefix: QUARANTINE_PREFIX },
+      );
+    }
+
+    // ---------------------------------------------------------------- malware scan of uploads
+    // GuardDuty Malware Protection for S3 scans every object created under quarantine/ and tags
+    // it with GuardDutyMalwareScanStatus; the attachments function refuses what is not clean.
+    // Billed per GB scanned and per object: a tenant switch (malwareProtection, default on).
+    if (cfg.malwareProtection) {
+      const attachments = this.buckets.attachments;
+      const guardDutyRule = `arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:rule/DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3*`;
+      // The permissions of GuardDuty's "Create or update IAM role policy" page, with the object
+      // statements narrowed to the protected prefix. Inline, so the plan (which references the
+      // role) is created only once the role has them.
+      const role = new iam.Role(this, 'MalwareProtectionRole', {
+        assumedBy: new iam.ServicePrincipal(MALWARE_PROTECTION_PRINCIPAL),
+        description: `Madoguchi ${cfg.municipalityCode} ${cfg.stage}: GuardDuty Malware Protection for S3 on ${QUARANTINE_PREFIX} of the attachments bucket`,
+        inlinePolicies: {
+          MalwareProtection: new iam.PolicyDocument({
+            statements: [
+              new iam.PolicyStatement({
+                sid: 'AllowManagedRuleToSendS3EventsToGuardDuty',
+                actions: ['events:PutRule', 'events:DeleteRule', 'events:PutTargets', 'events:RemoveTargets'],
+                resources: [guardDutyRule],
+                conditions: { StringLike: { 'events:ManagedBy': MALWARE_PROTECTION_PRINCIPAL } },
+              }),
+              new iam.PolicyStatement({
+                sid: 'AllowGuardDutyToMonitorEventBridgeManagedRule',
+                actions: ['events:DescribeRule', 'events:ListTargetsByRule'],
+                resources: [guardDutyRule],
+              }),
+              new iam.PolicyStatement({
+                sid: 'AllowPostScanTag',
+                actions: ['s3:PutObjectTagging', 's3:GetObjectTagging', 's3:PutObjectVersionTagging', 's3:GetObjectVersionTagging'],
+                resources: [attachments.arnForObjects(`${QUARANTINE_PREFIX}*`)],
+              }),
+              new iam.PolicyStatement({
+                sid: 'AllowEnableS3EventBridgeEvents',
+                actions: ['s3:PutBucketNotification', 's3:GetBucketNotification'],
+                resources: [attachments.bucketArn],
+              }),
+              new iam.PolicyStatement({
+                sid: 'AllowPutValidationObject',
+                actions: ['s3:PutObject'],
+                resources: [attachments.arnForObjects('malware-protection-resource-validation-object')],
+              }),
+              new iam.PolicyStatement({
+                sid: 'AllowCheckBucketOwnership',
+                actions: ['s3:ListBucket'],
+                resources: [attachments.bucketArn],
+              }),
+              new iam.PolicyStatement({
+                sid: 'AllowMalwareScan',
+                actions: ['s3:GetObject', 's3:GetObjectVersion'],
+                resources: [attachments.arnForObjects(`${QUARANTINE_PREFIX}*`)],
+              }),
+              new iam.PolicyStatement({
+                sid: 'AllowDecryptForMalwareScan',
+                actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+                resources: [this.keys.storage.keyArn],
+                conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` } },
+              }),
+            ],
+          }),
+        },
+      });
+      const plan = new guardduty.CfnMalwareProtectionPlan(this, 'MalwareProtectionPlan', {
+        role: role.roleArn,
+        protectedResource: { s3Bucket: { bucketName: attachments.bucketName, objectPrefixes: [QUARANTINE_PREFIX] } },
+        actions: { tagging: { status: 'ENABLED' } },
+      });
+      // Both GuardDuty (EventBridge on) and CDK's notification resource (the SQS configuration,
+      // EventBridge included) write the bucket's notification configuration; one after the
+      // other, so that neither overwrites the other's half with a stale read.
+      plan.node.addDependency(attachments.node.findChild('Notifications'));
+      this.malwareProtection = { plan, role };
+    }
 
     // ---------------------------------------------------------------- mail
     const mailDomain = cfg.mailFrom.split('@')[1];
@@ -445,6 +551,7 @@ export class MadoguchiStack extends Stack {
       if (spec.keys?.includes('data')) env.MADOGUCHI_DATA_KEY_ID = this.keys.data.keyArn;
       if (spec.keys?.includes('mac')) env.MADOGUCHI_MAC_KEY_ID = this.keys.mac.keyArn;
       if (spec.mail) env.MADOGUCHI_MAIL_FROM = cfg.mailFrom;
+      if (spec.readsMalwareScan) env.MADOGUCHI_MALWARE_SCAN = cfg.malwareProtection ? 'guardduty' : 'off';
       // Behind CloudFront only: the accepted x-origin-verify values (a dynamic reference).
       if (spec.trigger.kind === 'http') env.MADOGUCHI_ORIGIN_VERIFY = originVerify;
       if (spec.verifiesTokens) {
@@ -558,7 +665,7 @@ export class MadoguchiStack extends Stack {
         allowOrigins: [cfg.spaOrigin, cfg.staffOrigin],
         allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.PUT, apigw.CorsHttpMethod.POST,
           apigw.CorsHttpMethod.PATCH, apigw.CorsHttpMethod.DELETE, apigw.CorsHttpMethod.OPTIONS],
-        allowHeaders: ['authorization', 'content-type', 'if-match', 'idempotency-key'],
+        allowHeaders: ['authorization', 'content-type', 'if-match', 'idempotency-key', EMAIL_PROOF_HEADER],
         exposeHeaders: ['etag', 'location', 'x-request-id'],
         allowCredentials: false,
         maxAge: Duration.hours(1),
@@ -680,6 +787,12 @@ export class MadoguchiStack extends Stack {
     new CfnOutput(this, 'StaffClientId', { value: staffClient.userPoolClientId });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     new CfnOutput(this, 'LinkageBucketName', { value: this.buckets.linkage.bucketName });
+    if (this.malwareProtection) {
+      new CfnOutput(this, 'MalwareProtectionPlanId', {
+        value: this.malwareProtection.plan.attrMalwareProtectionPlanId,
+        description: 'GuardDuty Malware Protection for S3 plan of the attachments bucket (aws guardduty get-malware-protection-plan)',
+      });
+    }
     new CfnOutput(this, 'OriginVerifySecretName', {
       value: originVerifySecretName(cfg),
       description: `Secret of the ${ORIGIN_VERIFY_HEADER} header (replica in ${EDGE_REGION}); rotation: docs/deploy.md`,
@@ -712,6 +825,13 @@ export class MadoguchiStack extends Stack {
       if (b.write?.length) {
         allow(`Write${pascal(b.bucket)}${i}`, ['s3:PutObject'], b.write.map((p) => bucket.arnForObjects(`${p}*`)));
         allow(`Write${pascal(b.bucket)}Key${i}`, ['kms:GenerateDataKey', 'kms:Decrypt'], [key.keyArn], via('s3'));
+      }
+      if (b.readTags?.length) {
+        allow(`ReadTags${pascal(b.bucket)}${i}`, ['s3:GetObjectTagging', 's3:GetObjectVersionTagging'], b.readTags.map((p) => bucket.arnForObjects(`${p}*`)));
+      }
+      if (b.delete?.length) {
+        // Without a version id: a delete marker (versioned bucket); lifecycle removes the rest.
+        allow(`Delete${pascal(b.bucket)}${i}`, ['s3:DeleteObject'], b.delete.map((p) => bucket.arnForObjects(`${p}*`)));
       }
     });
     for (const q of spec.sendsTo ?? []) {

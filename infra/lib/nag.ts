@@ -7,7 +7,7 @@ import { Stack, Validations } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
 
 import { EdgeStack } from './edge-stack';
-import { FunctionSpec } from './functions';
+import { FunctionSpec, HttpRoute, QUARANTINE_PREFIX } from './functions';
 import { MadoguchiStack, SCHEDULES } from './madoguchi-stack';
 
 export interface Acknowledgement {
@@ -35,8 +35,8 @@ export function acknowledgements(stack: MadoguchiStack, catalog: readonly Functi
     ack(fn.role!.node.findChild('DefaultPolicy'), 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
       'Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions (the only wildcard in the role).');
     for (const b of spec.buckets ?? []) {
-      for (const p of [...(b.read ?? []), ...(b.write ?? [])]) {
-        const logical = stack.getLogicalId(stack.buckets[b.bucket].node.defaultChild as never);
+      const logical = stack.getLogicalId(stack.buckets[b.bucket].node.defaultChild as never);
+      for (const p of new Set([...(b.read ?? []), ...(b.write ?? []), ...(b.readTags ?? []), ...(b.delete ?? [])])) {
         ack(fn.role!.node.findChild('DefaultPolicy'), `AwsSolutions::AwsSolutions-IAM5[Resource::<${logical}.Arn>/${p}*]`,
           `Prefix grant: ${spec.name} may only touch objects under ${p} of the ${b.bucket} bucket; object keys below it are not known in advance.`);
       }
@@ -48,9 +48,7 @@ export function acknowledgements(stack: MadoguchiStack, catalog: readonly Functi
         if (r.auth === 'citizen' || r.auth === 'staff') continue;
         const routeId = `${r.method}--${r.path.replace(/^\//, '').replace(/\//g, '--')}`;
         const route = stack.api.node.findChild(routeId);
-        ack(route, 'AwsSolutions::AwsSolutions-APIG4', r.auth === 'none'
-          ? `${r.method} ${r.path} is public by design: ${r.why ?? 'no reason given'}.`
-          : `${r.method} ${r.path} accepts tokens from both the citizen and the staff pool; an HTTP API JWT authorizer trusts one issuer, so the function verifies the JWT itself (shared/http/src/auth.rs, issuer and audience from its environment).`);
+        ack(route, 'AwsSolutions::AwsSolutions-APIG4', routeReason(r));
       }
     } else {
       ack(fn, 'Serverless::Serverless-LambdaDLQ',
@@ -76,17 +74,39 @@ export function acknowledgements(stack: MadoguchiStack, catalog: readonly Functi
   }
   ack(stack.originVerifySecret, 'AwsSolutions::AwsSolutions-SMG4',
     'The origin-verify secret is rotated by hand (docs/deploy.md): its consumers read it through CloudFormation dynamic references, resolved only when a deployment names new version ids, so a rotation Lambda could not make CloudFront and the functions pick up a new value; the runbook puts a new value, deploys with old and new accepted, then drops the old.');
+  if (stack.malwareProtection) {
+    const { role } = stack.malwareProtection;
+    const attachments = stack.getLogicalId(stack.buckets.attachments.node.defaultChild as never);
+    ack(role, 'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3*]',
+      'GuardDuty Malware Protection for S3 creates and manages its own EventBridge rule, whose name carries a suffix GuardDuty chooses; the pattern is the one GuardDuty documents, and creating or changing rules is further limited to rules managed by GuardDuty (events:ManagedBy).');
+    ack(role, `AwsSolutions::AwsSolutions-IAM5[Resource::<${attachments}.Arn>/${QUARANTINE_PREFIX}*]`,
+      `GuardDuty scans and tags every object created under ${QUARANTINE_PREFIX} of the attachments bucket (the plan's only prefix); object keys below it are not known in advance.`);
+  }
   // Constructs CDK adds for us.
   const notifications = stack.node.children.find((c) => c.node.id.startsWith('BucketNotificationsHandler'));
   if (notifications) {
     const role = notifications.node.findChild('Role');
     ack(role, 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      'CDK\'s BucketNotificationsHandler (deploy-time custom resource that configures the linkage bucket\'s inbound/ → SQS notification); it only writes its own logs.');
+      'CDK\'s BucketNotificationsHandler (deploy-time custom resource that configures the S3 → SQS notifications: inbound/ of the linkage bucket, quarantine/ of the attachments bucket); it only writes its own logs.');
   }
   const backupRole = child('BackupPlan').node.findChild('Table').node.findChild('Role');
   ack(backupRole, 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]',
     'AWS Backup\'s service role uses the AWS-maintained backup policy, as AWS Backup documents; it follows new resource types without our changes.');
   return out;
+}
+
+/** Why a route without a gateway JWT authorizer is fine. */
+export function routeReason(r: HttpRoute): string {
+  switch (r.auth) {
+    case 'none':
+      return `${r.method} ${r.path} is public by design: ${r.why ?? 'no reason given'}.`;
+    case 'function':
+      return `${r.method} ${r.path} accepts tokens from both the citizen and the staff pool; an HTTP API JWT authorizer trusts one issuer, so the function verifies the JWT itself (shared/http/src/auth.rs, issuer and audience from its environment).`;
+    case 'citizen-or-proof':
+      return `${r.method} ${r.path} accepts a citizen-pool JWT or an e-mail verification proof token that the function issued itself (citizens may apply without an account); the gateway's JWT authorizer cannot check the proof token, so the function verifies either one and answers 401 to anything else.`;
+    default:
+      throw new Error(`${r.method} ${r.path} has a gateway authorizer (${r.auth}); nothing to acknowledge`);
+  }
 }
 
 /** Applies {@link acknowledgements} and records them on the stack for the tests. */

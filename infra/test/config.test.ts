@@ -24,6 +24,11 @@ test('origin-verify versions default to none (the current version of the secret)
   assert.deepEqual(resolveConfig({ ...base, originVerifyVersions: v }).originVerifyVersions, v);
 });
 
+test('GuardDuty Malware Protection on attachments is on unless switched off', () => {
+  assert.equal(resolveConfig({ ...base, malwareProtection: undefined }).malwareProtection, true);
+  assert.equal(resolveConfig({ ...base, malwareProtection: false }).malwareProtection, false);
+});
+
 test('check digit follows shared/domain/src/tenant.rs', () => {
   assert.equal(municipalityCheckDigit('27206'), 0); // 272060, the example tenant
   assert.equal(municipalityCheckDigit('13101'), 6); // 131016, 千代田区
@@ -48,6 +53,7 @@ test('bad parameters are refused with the name of the parameter', () => {
     [{ originVerifyVersions: ['v1'] }, /originVerifyVersions/],
     [{ originVerifyVersions: ['11111111-2222-3333-4444-555555555555', '11111111-2222-3333-4444-555555555555'] }, /originVerifyVersions/],
     [{ originVerifyVersions: ['a', 'b', 'c'].map((c) => c.repeat(32)) }, /originVerifyVersions/],
+    [{ malwareProtection: 'no' as unknown as boolean }, /malwareProtection/],
   ];
   for (const [override, message] of bad) {
     assert.throws(() => resolveConfig({ ...base, ...override }), message, JSON.stringify(override));

@@ -80,15 +80,46 @@ describe('functions', () => {
     const inbound = env('linkage-inbound');
     assert.deepEqual(Object.keys(inbound).sort(), ['MADOGUCHI_BUCKET_LINKAGE', 'MADOGUCHI_TABLE', 'MADOGUCHI_TENANT', 'RUST_LOG']);
     assert.deepEqual(inbound.MADOGUCHI_BUCKET_LINKAGE, ref(idOf(s.stack.buckets.linkage)));
+
+    const submissions = env('submissions');
+    assert.deepEqual(Object.keys(submissions).sort(), [
+      'MADOGUCHI_BUCKET_ATTACHMENTS', 'MADOGUCHI_CITIZEN_AUDIENCE', 'MADOGUCHI_CITIZEN_ISSUER', 'MADOGUCHI_DATA_KEY_ID', 'MADOGUCHI_MAC_KEY_ID',
+      'MADOGUCHI_MAIL_FROM', 'MADOGUCHI_ORIGIN_VERIFY', 'MADOGUCHI_QUEUE_NOTIFY_URL', 'MADOGUCHI_STAFF_AUDIENCE', 'MADOGUCHI_STAFF_ISSUER',
+      'MADOGUCHI_TABLE', 'MADOGUCHI_TENANT', 'RUST_LOG',
+    ]);
+    assert.deepEqual(submissions.MADOGUCHI_BUCKET_ATTACHMENTS, ref(idOf(s.stack.buckets.attachments)));
+    assert.deepEqual(submissions.MADOGUCHI_QUEUE_NOTIFY_URL, ref(idOf(s.stack.queues.notify.queue)));
+    assert.deepEqual(submissions.MADOGUCHI_DATA_KEY_ID, arn(idOf(s.stack.keys.data)));
+    assert.deepEqual(submissions.MADOGUCHI_MAC_KEY_ID, arn(idOf(s.stack.keys.mac)));
+    assert.equal(submissions.MADOGUCHI_MAIL_FROM, cfg.mailFrom);
+
+    const attachments = env('attachments');
+    assert.deepEqual(Object.keys(attachments).sort(), [
+      'MADOGUCHI_BUCKET_ATTACHMENTS', 'MADOGUCHI_MALWARE_SCAN', 'MADOGUCHI_TABLE', 'MADOGUCHI_TENANT', 'RUST_LOG',
+    ]);
+    assert.equal(attachments.MADOGUCHI_MALWARE_SCAN, 'guardduty');
+
+    const notify = env('notify');
+    assert.deepEqual(Object.keys(notify).sort(), ['MADOGUCHI_MAIL_FROM', 'MADOGUCHI_TABLE', 'MADOGUCHI_TENANT', 'RUST_LOG']);
   });
 
-  test('linkage-inbound consumes its queue with partial batch responses', () => {
-    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      FunctionName: ref(idOf(s.stack.functions['linkage-inbound'])),
-      EventSourceArn: arn(idOf(s.stack.queues['linkage-inbound'].queue)),
-      FunctionResponseTypes: ['ReportBatchItemFailures'],
-      ScalingConfig: { MaximumConcurrency: 2 },
-    });
+  test('queue consumers: linkage-inbound, attachments, notify, each on its own queue with partial batch responses', () => {
+    const expected: Array<[string, 'linkage-inbound' | 'attachments' | 'notify', number]> = [
+      ['linkage-inbound', 'linkage-inbound', 2], ['attachments', 'attachments', 5], ['notify', 'notify', 2],
+    ];
+    t.resourceCountIs('AWS::Lambda::EventSourceMapping', expected.length);
+    for (const [fn, queue, concurrency] of expected) {
+      t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        FunctionName: ref(idOf(s.stack.functions[fn])),
+        EventSourceArn: arn(idOf(s.stack.queues[queue].queue)),
+        BatchSize: 10,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: concurrency },
+      });
+    }
+    // SES's sending rate: notify never runs more than two at a time, and is never throttled below that.
+    const notify = t.toJSON().Resources[idOf(s.stack.functions.notify)].Properties;
+    assert.equal(notify.ReservedConcurrentExecutions, 2);
   });
 
   test('function log groups keep 90 days; the API access log ≥ 1 year', () => {
@@ -180,9 +211,19 @@ describe('data', () => {
       assert.equal(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm, 'aws:kms');
       assert.deepEqual(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.KMSMasterKeyID, arn(idOf(s.stack.keys.storage)));
     }
-    const quarantine = buckets[idOf(s.stack.buckets.attachments)].Properties!.LifecycleConfiguration.Rules
-      .find((r: Record<string, any>) => r.Prefix === 'quarantine/');
-    assert.ok(quarantine?.ExpirationInDays > 0, 'quarantine/ expires');
+    // Accepted uploads stay under quarantine/ (the table records the decision): nothing may
+    // expire current objects there, only the noncurrent versions refused uploads leave behind.
+    const rules = buckets[idOf(s.stack.buckets.attachments)].Properties!.LifecycleConfiguration.Rules as Array<Record<string, any>>;
+    for (const r of rules) {
+      if (r.Prefix === undefined || 'quarantine/'.startsWith(r.Prefix)) {
+        assert.equal(r.ExpirationInDays, undefined, `${r.Id}: would expire accepted attachments`);
+        assert.equal(r.ExpirationDate, undefined, `${r.Id}: would expire accepted attachments`);
+        assert.equal(r.Transitions, undefined, `${r.Id}: attachments stay in STANDARD`);
+      }
+    }
+    const quarantine = rules.find((r) => r.Prefix === 'quarantine/');
+    assert.deepEqual(quarantine?.NoncurrentVersionExpiration, { NoncurrentDays: 1 }, 'refused uploads leave a noncurrent version for a day at most');
+    assert.equal(quarantine?.ExpiredObjectDeleteMarker, true);
   });
 
   test('audit bucket: Object Lock in compliance mode for at least one year, its own key', () => {

@@ -33,6 +33,9 @@ use madoguchi_ports::{BlobStore, FixedClock, ItemStore, Keys, Mailer, Queue};
 
 pub use madoguchi_embedded;
 
+pub mod proxy;
+pub use proxy::CountingProxy;
+
 /// Env var naming an already running AWS-compatible endpoint.
 pub const ENDPOINT_VAR: &str = "MADOGUCHI_TEST_AWS_ENDPOINT";
 /// Env var overriding the path of `moto_server`.

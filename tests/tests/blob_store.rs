@@ -1,9 +1,29 @@
-//! BlobStore contract: put/get/head/delete, listing, streamed reads, presigned URLs.
+//! BlobStore contract: put/get/head/delete, listing, streamed reads, presigned URLs,
+//! presigned POST upload forms.
+//!
+//! Presigned POST on moto (5.2.5, server mode): moto stores whatever a POST form sends and
+//! answers 204 (S3's default `success_action_status`), with the form's `Content-Type`. It
+//! does NOT check the policy at all (tried by hand and read in moto's
+//! `s3/responses.py::_bucket_response_post`): no signature check (a garbage
+//! `x-amz-signature` is accepted), no `expiration` (an expired policy is accepted), no
+//! `content-length-range` (a file over the maximum is stored), and no `key` condition (a
+//! form whose `key` was changed stores the other key). Real S3 refuses all four (403
+//! `AccessDenied` / 400 `EntityTooLarge` / `EntityTooSmall`); `moto_does_not_check_post_policies`
+//! is the canary that keeps this paragraph true. So the AWS side tests here
+//! that a form uploads, and checks the signed policy's *content* (every field pinned, the
+//! size range, the expiration); the signature itself is checked against AWS's documented
+//! example in `madoguchi_aws::post_policy`'s unit tests. The embedded side's refusals go
+//! through the host's route in `shared/host/tests/presigned_post.rs`.
+//!
+//! moto does deliver S3 bucket notifications to SQS, for POST (`ObjectCreated:Post`) and
+//! PUT (`ObjectCreated:Put`) uploads alike: see `moto_notifies_sqs_of_post_and_put_uploads`.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use madoguchi_ports::{BlobStore, PortError, PresignMethod};
+use madoguchi_ports::{
+    BlobStore, Clock, PortError, PresignMethod, PresignedPost, Queue, UploadPolicy,
+};
 use madoguchi_tests::{Env, Kind, contract_tests};
 use tokio::io::AsyncReadExt;
 
@@ -13,6 +33,9 @@ contract_tests!(
     streamed_get_of_multi_mb_blob,
     presigned_upload_then_download,
     bad_keys_refused,
+    presigned_post_form_is_signed_for_one_key_and_range,
+    presigned_post_refuses_bad_policies,
+    presigned_post_upload_stores_the_file,
 );
 
 async fn read_all(store: &dyn BlobStore, key: &str) -> Vec<u8> {
@@ -269,4 +292,398 @@ async fn bad_keys_refused(env: Env) {
             Err(PortError::Invalid(_))
         ));
     }
+}
+
+/// A `multipart/form-data` body as a browser sends it: the fields in order, then `file`.
+fn multipart(fields: &[(String, String)], file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----madoguchiFormBoundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn post_form(post: &PresignedPost, fields: &[(String, String)], file: &[u8]) -> u16 {
+    let (content_type, body) = multipart(fields, file);
+    reqwest::Client::new()
+        .post(&post.url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("POST form")
+        .status()
+        .as_u16()
+}
+
+const POST_KEY: &str = "131016/uploads/申請書 1.pdf";
+
+fn pdf_policy() -> UploadPolicy {
+    UploadPolicy::new(POST_KEY, 1, 1024, Duration::from_secs(300))
+        .with_content_type("application/pdf")
+}
+
+async fn presigned_post_form_is_signed_for_one_key_and_range(env: Env) {
+    let (store, bucket) = env.blobs().await;
+    let now = env.clock.now();
+    let policy = pdf_policy();
+    let post = store.presign_post(&policy).await.expect("presign_post");
+    assert_eq!(post.expires_at, policy.expires_at(now));
+    assert_eq!(post.expires_at.as_second() - now.as_second(), 300);
+    assert_eq!(post.field("key"), Some(POST_KEY));
+    assert_eq!(post.field("content-type"), Some("application/pdf"));
+    assert_eq!(post.field("file"), None, "the file part is the client's");
+    let mut names: Vec<String> = post.fields.iter().map(|(k, _)| k.to_lowercase()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), post.fields.len(), "no field twice");
+    let plain = store
+        .presign_post(&UploadPolicy::new(POST_KEY, 0, 10, Duration::from_secs(60)))
+        .await
+        .unwrap();
+    assert_eq!(
+        plain.field("Content-Type"),
+        None,
+        "no content type unless fixed"
+    );
+
+    match env.kind {
+        Kind::Aws => {
+            assert_eq!(
+                post.url,
+                format!("{}/{bucket}", madoguchi_tests::aws_endpoint())
+            );
+            assert_eq!(post.field("x-amz-algorithm"), Some("AWS4-HMAC-SHA256"));
+            let date = now.strftime("%Y%m%d").to_string();
+            assert_eq!(
+                post.field("x-amz-credential").unwrap(),
+                format!("madoguchi-local/{date}/ap-northeast-1/s3/aws4_request")
+            );
+            assert_eq!(
+                post.field("x-amz-date").unwrap(),
+                now.strftime("%Y%m%dT%H%M%SZ").to_string()
+            );
+            assert_eq!(
+                post.field("x-amz-security-token"),
+                None,
+                "fixed credentials"
+            );
+            assert_eq!(post.field("x-amz-signature").map(str::len), Some(64));
+            // moto does not check the policy (see the top of this file): check what S3 will.
+            let doc = madoguchi_aws::post_policy::decode_policy(post.field("policy").unwrap())
+                .expect("policy is base64 JSON");
+            assert_eq!(
+                doc["expiration"],
+                post.expires_at
+                    .strftime("%Y-%m-%dT%H:%M:%S.000Z")
+                    .to_string()
+            );
+            let conditions = doc["conditions"].as_array().unwrap();
+            assert!(conditions.contains(&serde_json::json!({ "bucket": bucket })));
+            assert!(conditions.contains(&serde_json::json!(["content-length-range", 1, 1024])));
+            for (name, value) in &post.fields {
+                if name != "policy" && name != "x-amz-signature" {
+                    assert!(
+                        conditions.contains(&serde_json::json!({ name.as_str(): value })),
+                        "{name} is not pinned by the policy"
+                    );
+                }
+            }
+        }
+        Kind::Embedded => {
+            assert_eq!(post.url, format!("http://127.0.0.1:9/_blobs/{bucket}"));
+            // The host checks forms with this verifier (its HTTP tests post them).
+            let verifier = env.embedded_backend().unwrap().presign_verifier();
+            let grant = verifier
+                .verify_post_form(&bucket, &post.fields, now)
+                .expect("fresh form verifies");
+            assert_eq!(
+                (grant.key.as_str(), grant.min_bytes, grant.max_bytes),
+                (POST_KEY, 1, 1024)
+            );
+            assert_eq!(grant.content_type.as_deref(), Some("application/pdf"));
+            assert_eq!(grant.expires_at, post.expires_at);
+            let moved: Vec<(String, String)> = post
+                .fields
+                .iter()
+                .map(|(k, v)| {
+                    let v = if k == "key" {
+                        "131016/uploads/other.pdf"
+                    } else {
+                        v
+                    };
+                    (k.clone(), v.to_owned())
+                })
+                .collect();
+            assert!(
+                verifier.verify_post_form(&bucket, &moved, now).is_err(),
+                "the key cannot be changed"
+            );
+            assert!(
+                verifier
+                    .verify_post_form("other-bucket", &post.fields, now)
+                    .is_err()
+            );
+            assert!(
+                verifier
+                    .verify_post_form(&bucket, &post.fields, post.expires_at)
+                    .is_ok()
+            );
+            let late = post
+                .expires_at
+                .checked_add(jiff::SignedDuration::from_secs(1))
+                .unwrap();
+            assert!(
+                verifier
+                    .verify_post_form(&bucket, &post.fields, late)
+                    .is_err(),
+                "refused after expires_at"
+            );
+        }
+    }
+}
+
+async fn presigned_post_refuses_bad_policies(env: Env) {
+    let (store, _) = env.blobs().await;
+    let day = Duration::from_secs(24 * 3600);
+    for bad in [
+        UploadPolicy::new("a/../b", 0, 10, Duration::from_secs(60)),
+        UploadPolicy::new("", 0, 10, Duration::from_secs(60)),
+        UploadPolicy::new("a", 11, 10, Duration::from_secs(60)),
+        UploadPolicy::new("a", 0, 10, Duration::ZERO),
+        UploadPolicy::new("a", 0, 10, 8 * day),
+        UploadPolicy::new("a", 0, 10, Duration::from_secs(60)).with_content_type("a\nb"),
+    ] {
+        let err = store.presign_post(&bad).await.expect_err("bad policy");
+        assert!(matches!(err, PortError::Invalid(_)), "{bad:?}: {err:?}");
+    }
+    assert!(
+        store
+            .presign_post(&UploadPolicy::new("a", 0, 10, 7 * day))
+            .await
+            .is_ok(),
+        "7 days is the longest lifetime"
+    );
+}
+
+async fn presigned_post_upload_stores_the_file(env: Env) {
+    let (store, bucket) = env.blobs().await;
+    let post = store.presign_post(&pdf_policy()).await.unwrap();
+    match env.kind {
+        Kind::Aws => {
+            // A browser without credentials posts the form; S3 answers 204.
+            assert_eq!(post_form(&post, &post.fields, b"%PDF-1.7 form").await, 204);
+        }
+        Kind::Embedded => {
+            // What the host's POST route does with a form (its HTTP round trip is tested in
+            // shared/host/tests/presigned_post.rs): verify, then stream within the range.
+            let backend = env.embedded_backend().unwrap();
+            let grant = backend
+                .presign_verifier()
+                .verify_post_form(&bucket, &post.fields, env.clock.now())
+                .unwrap();
+            let fs = backend.blobs(&bucket);
+            fs.put_stream(
+                &grant.key,
+                &b"%PDF-1.7 form"[..],
+                grant.content_type.as_deref(),
+                grant.min_bytes..=grant.max_bytes,
+            )
+            .await
+            .unwrap();
+            assert!(
+                fs.put_stream(&grant.key, &[0u8; 1025][..], None, 1..=1024)
+                    .await
+                    .is_err(),
+                "over max_bytes stores nothing"
+            );
+        }
+    }
+    assert_eq!(read_all(store.as_ref(), POST_KEY).await, b"%PDF-1.7 form");
+    let head = store.head(POST_KEY).await.unwrap().unwrap();
+    assert_eq!(head.content_type.as_deref(), Some("application/pdf"));
+}
+
+/// AWS only: whether moto's S3 delivers bucket notifications (NotificationConfiguration →
+/// SQS queue) for POST and PUT uploads, which the attachments pipeline relies on. It does,
+/// as S3 does, with event names `ObjectCreated:Post` and `ObjectCreated:Put`. Unlike S3,
+/// moto's record has no `sequencer`, no `userIdentity`, and encodes `/` in keys as `%2F`
+/// (S3 keeps `/`); URL-decoding the key, as consumers must anyway, gives the key either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_notifies_sqs_of_post_and_put_uploads() {
+    madoguchi_tests::with_time_limit(async {
+        let env = Env::aws().await;
+        let backend = env.aws_backend().unwrap();
+        let (store, bucket) = env.blobs().await;
+        let (queue_url, _) = madoguchi_aws::provision::ensure_queue(
+            backend.sqs_client(),
+            &format!("{}-events", env.prefix),
+            Duration::from_secs(30),
+            5,
+        )
+        .await
+        .unwrap();
+        let attrs = backend
+            .sqs_client()
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names("QueueArn".into())
+            .send()
+            .await
+            .unwrap();
+        let arn = attrs
+            .attributes()
+            .and_then(|a| a.iter().find(|(k, _)| k.as_str() == "QueueArn"))
+            .map(|(_, v)| v.clone())
+            .expect("queue arn");
+        // PutBucketNotificationConfiguration, sent as plain HTTP (the tests crate does not
+        // link the S3 SDK's model types). moto checks no signature; the header only names the
+        // service for moto's dispatcher.
+        let config = format!(
+            "<NotificationConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <QueueConfiguration><Id>uploads</Id><Queue>{arn}</Queue>\
+             <Event>s3:ObjectCreated:*</Event></QueueConfiguration></NotificationConfiguration>"
+        );
+        let res = reqwest::Client::new()
+            .put(format!(
+                "{}/{bucket}?notification",
+                madoguchi_tests::aws_endpoint()
+            ))
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=madoguchi-local/20260101/ap-northeast-1/s3/\
+                 aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .body(config)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{}", res.status());
+        let queue = backend.queue(&queue_url);
+
+        let post = store.presign_post(&pdf_policy()).await.unwrap();
+        assert_eq!(post_form(&post, &post.fields, b"%PDF-1.7 form").await, 204);
+        store
+            .put("131016/uploads/put.txt", Bytes::from_static(b"put"), None)
+            .await
+            .unwrap();
+
+        let mut events = Vec::new();
+        for _ in 0..10 {
+            for m in queue.receive(10, Duration::from_secs(1)).await.unwrap() {
+                let body: serde_json::Value = serde_json::from_str(&m.body).unwrap();
+                if body["Event"] == "s3:TestEvent" {
+                    continue; // moto, like S3, sends one when the configuration is set
+                }
+                let r = &body["Records"][0];
+                let encoded = r["s3"]["object"]["key"].as_str().unwrap().to_owned();
+                let key = url::form_urlencoded::parse(format!("k={encoded}").as_bytes())
+                    .next()
+                    .unwrap()
+                    .1
+                    .into_owned();
+                events.push((
+                    r["eventName"].as_str().unwrap().to_owned(),
+                    key,
+                    r["s3"]["object"]["size"].as_u64().unwrap(),
+                    r["s3"]["bucket"]["name"].as_str().unwrap().to_owned(),
+                ));
+            }
+            if events.len() >= 2 {
+                break;
+            }
+        }
+        events.sort();
+        assert_eq!(
+            events,
+            [
+                (
+                    "ObjectCreated:Post".to_owned(),
+                    POST_KEY.to_owned(),
+                    13,
+                    bucket.clone()
+                ),
+                (
+                    "ObjectCreated:Put".to_owned(),
+                    "131016/uploads/put.txt".to_owned(),
+                    3,
+                    bucket.clone()
+                ),
+            ]
+        );
+    })
+    .await;
+}
+
+/// AWS only, a canary for the comment at the top of this file: moto 5.2.5 checks nothing of
+/// a POST policy, so these forms, each of which real S3 refuses, are all stored. When a moto
+/// upgrade makes this fail, moto has started to enforce policies: move the refusals into
+/// the contract tests above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_does_not_check_post_policies() {
+    madoguchi_tests::with_time_limit(async {
+        let env = Env::aws().await;
+        let (store, _) = env.blobs().await;
+        let policy = UploadPolicy::new("131016/canary/a.bin", 1, 4, Duration::from_secs(60));
+        let post = store.presign_post(&policy).await.unwrap();
+        let edit = |name: &str, value: &str| -> Vec<(String, String)> {
+            post.fields
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        if k == name {
+                            value.to_owned()
+                        } else {
+                            v.clone()
+                        },
+                    )
+                })
+                .collect()
+        };
+        // Larger than content-length-range allows.
+        assert_eq!(post_form(&post, &post.fields, b"0123456789").await, 204);
+        assert_eq!(
+            store
+                .head("131016/canary/a.bin")
+                .await
+                .unwrap()
+                .unwrap()
+                .size,
+            10
+        );
+        // A key other than the signed one.
+        let moved = edit("key", "131016/canary/elsewhere.bin");
+        assert_eq!(post_form(&post, &moved, b"12").await, 204);
+        assert!(
+            store
+                .head("131016/canary/elsewhere.bin")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        // A signature that signs nothing.
+        let forged = edit("x-amz-signature", &"0".repeat(64));
+        assert_eq!(post_form(&post, &forged, b"12").await, 204);
+        // A policy that expired a day ago.
+        env.clock.advance(jiff::SignedDuration::from_hours(-24));
+        let expired = store.presign_post(&policy).await.unwrap();
+        assert!(expired.expires_at < jiff::Timestamp::now());
+        assert_eq!(post_form(&expired, &expired.fields, b"12").await, 204);
+    })
+    .await;
 }

@@ -1,30 +1,40 @@
-//! The `forms` function: staff publish form definitions (様式), citizens read the published one.
+//! The `forms` function: staff build form definitions (様式) and publish them; citizens read
+//! the published version.
 //!
-//! This is the thin first capability that proves the wiring through every layer (ports,
-//! both adapter sets, auth, problem+json, OpenAPI, Lambda and the local host). The form
-//! builder proper (field types, display conditions, settings) grows here.
+//! Lifecycle: create (draft) → edit the working copy → publish (an immutable version) →
+//! close (no new drafts or submissions) → archive (hidden). Publishing again reopens a closed
+//! form with a new version. Every change carries the version it read (`If-Match`); a lost race
+//! answers 409. The definition format, the field types and the display conditions are the
+//! domain crate's (`madoguchi_domain::form`, `docs/forms.md`).
 //!
-//! Storage (single table, every key starts with the tenant):
-//! - `pk = {tenant}#FORM#{slug}`, `sk = CURRENT`: the latest published version (mutable,
-//!   versioned; updates are conditional on the version the editor read).
-//! - `pk = {tenant}#FORM#{slug}`, `sk = V#{version:06}`: each published version, immutable,
-//!   written in the same transaction, so an application can always find the exact version it
-//!   was made against.
+//! Storage (single table; keys in `madoguchi-applications::keys`):
+//! - `{tenant}#FORM#{slug}` / `META`: working copy, state, latest published version; in GSI1
+//!   under `{tenant}#FORMS` so staff can list the tenant's forms.
+//! - `{tenant}#FORM#{slug}` / `V#nnnnnn`: each published version, immutable, so an application
+//!   can always find the exact version it was made against.
+//! - `{tenant}#FORM#{slug}` / `CURRENT`: the published version citizens see, with the state.
 
 use std::sync::Arc;
 
 use axum::extract::{FromRef, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use madoguchi_domain::error::{DomainError, FieldError};
+use madoguchi_applications::keys::{
+    FORM_CURRENT_SK, FORM_META_SK, form_pk, form_version_sk, forms_index_pk,
+};
+use madoguchi_applications::{FormMeta, FormState, PublishedForm};
+use madoguchi_domain::error::{DomainError, FieldError, Problem};
+use madoguchi_domain::form::{FormDefinition, parse_definition, validate_definition};
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_http::auth::Role;
 use madoguchi_http::{
     ApiError, ApiJson, Authenticated, Authenticator, Principal, tenant_from_path,
 };
-use madoguchi_ports::{Clock, Condition, Item, ItemStore, Key, PortError, TxOp};
+use madoguchi_ports::{
+    Clock, Condition, Index, Item, ItemStore, Key, PortError, QueryRequest, TxOp,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
@@ -44,9 +54,30 @@ impl FromRef<FormsState> for Arc<Authenticator> {
 
 pub fn router(state: FormsState) -> Router {
     Router::new()
+        .route("/v1/tenants/{tenant}/forms/{slug}", get(get_published))
         .route(
-            "/v1/tenants/{tenant}/forms/{slug}",
-            get(get_form).put(put_form),
+            "/v1/tenants/{tenant}/manage/forms",
+            get(list_forms).post(create_form),
+        )
+        .route(
+            "/v1/tenants/{tenant}/manage/forms/{slug}",
+            get(get_working).put(put_working),
+        )
+        .route(
+            "/v1/tenants/{tenant}/manage/forms/{slug}/publish",
+            post(publish),
+        )
+        .route(
+            "/v1/tenants/{tenant}/manage/forms/{slug}/close",
+            post(close),
+        )
+        .route(
+            "/v1/tenants/{tenant}/manage/forms/{slug}/archive",
+            post(archive),
+        )
+        .route(
+            "/v1/tenants/{tenant}/manage/forms/{slug}/versions/{version}",
+            get(get_version),
         )
         .route("/v1/me", get(me))
         .with_state(state)
@@ -54,9 +85,9 @@ pub fn router(state: FormsState) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(get_form, put_form, me),
-    components(schemas(PublishedForm, FormDefinition, FieldDefinition, FieldType, Principal, Role)),
-    tags((name = "forms", description = "Form definitions"))
+    paths(get_published, list_forms, create_form, get_working, put_working, publish, close, archive, get_version, me),
+    components(schemas(PublishedFormDoc, FormMetaDoc, FormSummary, FormList, CreateForm, FormStateDoc, Principal, Role)),
+    tags((name = "forms", description = "Form definitions (様式): build, publish, read"))
 )]
 struct FormsApi;
 
@@ -64,68 +95,79 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     FormsApi::openapi()
 }
 
-/// Field kinds a form may hold. The validation of each kind's answers lives in the domain
-/// crate as the form builder grows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FieldType {
-    Text,
-    Textarea,
-    Radio,
-    Select,
-    Checkbox,
-    Phone,
-    Email,
-    Date,
-    Attachment,
-    /// 個人番号 (My Number): stored encrypted, shown masked.
-    MyNumber,
-    Number,
-    PostalCode,
-    Name,
-    Address,
-    Heading,
-    Explanation,
+/// State of a form.
+#[derive(ToSchema)]
+#[schema(as = FormState)]
+#[allow(dead_code)]
+enum FormStateDoc {
+    #[schema(rename = "draft")]
+    Draft,
+    #[schema(rename = "published")]
+    Published,
+    #[schema(rename = "closed")]
+    Closed,
+    #[schema(rename = "archived")]
+    Archived,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FieldDefinition {
-    /// Stable id of the field inside the form: `[a-z][a-z0-9_]{0,63}`.
-    pub id: String,
-    #[serde(rename = "type")]
-    pub field_type: FieldType,
-    pub label: String,
-    #[serde(default)]
-    pub required: bool,
-    /// 補足説明 (help text shown under the field).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub help: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FormDefinition {
-    pub title: String,
-    /// 制度の概要 (overview of the procedure).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overview: Option<String>,
-    pub fields: Vec<FieldDefinition>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct PublishedForm {
+/// A published version. `definition` follows docs/forms.md.
+#[derive(ToSchema)]
+#[schema(as = PublishedForm)]
+#[allow(dead_code)]
+struct PublishedFormDoc {
     #[schema(example = "272060")]
-    pub tenant: String,
-    pub slug: String,
-    pub version: u64,
+    tenant: String,
+    slug: String,
+    version: u64,
     /// RFC 3339 instant of publication.
-    pub published_at: String,
-    pub definition: FormDefinition,
+    published_at: String,
+    #[schema(inline)]
+    state: FormStateDoc,
+    /// The form definition (docs/forms.md).
+    #[schema(value_type = Object)]
+    definition: serde_json::Value,
 }
 
-const MAX_FIELDS: usize = 200;
-const MAX_LABEL: usize = 200;
+/// The staff's working copy.
+#[derive(ToSchema)]
+#[schema(as = FormMeta)]
+#[allow(dead_code)]
+struct FormMetaDoc {
+    slug: String,
+    #[schema(inline)]
+    state: FormStateDoc,
+    /// The working definition (docs/forms.md).
+    #[schema(value_type = Object)]
+    definition: serde_json::Value,
+    published_version: Option<u64>,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FormSummary {
+    pub slug: String,
+    pub title: String,
+    #[schema(value_type = String)]
+    pub state: FormState,
+    pub published_version: Option<u64>,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FormList {
+    pub forms: Vec<FormSummary>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateForm {
+    /// Public URL identifier: `[a-z0-9-]{3,64}`, stable for the life of the form.
+    pub slug: String,
+    /// The definition (docs/forms.md).
+    #[schema(value_type = Object)]
+    pub definition: serde_json::Value,
+}
 
 fn valid_slug(slug: &str) -> bool {
     (3..=64).contains(&slug.len())
@@ -136,83 +178,17 @@ fn valid_slug(slug: &str) -> bool {
         && !slug.ends_with('-')
 }
 
-fn valid_field_id(id: &str) -> bool {
-    let mut bytes = id.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_lowercase())
-        && id.len() <= 64
-        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+fn slug_or_404(slug: &str) -> Result<(), ApiError> {
+    if valid_slug(slug) {
+        Ok(())
+    } else {
+        Err(DomainError::NotFound.into())
+    }
 }
 
-/// Checks a definition as a whole and returns every problem at once, each naming its field.
-pub fn validate_definition(def: &FormDefinition) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    let title_len = def.title.trim().chars().count();
-    if title_len == 0 {
-        errors.push(FieldError::new(
-            "title",
-            "required",
-            "様式の名称を入力してください。",
-        ));
-    } else if title_len > MAX_LABEL {
-        errors.push(FieldError::new(
-            "title",
-            "too_long",
-            "様式の名称は200文字以内で入力してください。",
-        ));
-    }
-    if def.fields.is_empty() {
-        errors.push(FieldError::new(
-            "fields",
-            "required",
-            "項目を1つ以上追加してください。",
-        ));
-    }
-    if def.fields.len() > MAX_FIELDS {
-        errors.push(FieldError::new(
-            "fields",
-            "too_many",
-            "項目は200個以内にしてください。",
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    for (i, f) in def.fields.iter().enumerate() {
-        if !valid_field_id(&f.id) {
-            errors.push(FieldError::new(
-                format!("fields[{i}].id"),
-                "invalid_format",
-                "項目IDは英小文字で始まり、英小文字・数字・_ の64文字以内にしてください。",
-            ));
-        } else if !seen.insert(f.id.as_str()) {
-            errors.push(FieldError::new(
-                format!("fields[{i}].id"),
-                "duplicate",
-                "項目IDが重複しています。",
-            ));
-        }
-        let len = f.label.trim().chars().count();
-        if len == 0 {
-            errors.push(FieldError::new(
-                format!("fields[{i}].label"),
-                "required",
-                "項目名を入力してください。",
-            ));
-        } else if len > MAX_LABEL {
-            errors.push(FieldError::new(
-                format!("fields[{i}].label"),
-                "too_long",
-                "項目名は200文字以内で入力してください。",
-            ));
-        }
-    }
-    errors
-}
-
-fn form_pk(tenant: &TenantId, slug: &str) -> String {
-    tenant.key(&["FORM", slug])
-}
-
-fn version_sk(version: u64) -> String {
-    format!("V#{version:06}")
+fn internal(what: &'static str) -> ApiError {
+    tracing::error!(what, "stored record does not parse");
+    ApiError::new(Problem::internal())
 }
 
 fn port_error(e: PortError) -> ApiError {
@@ -223,32 +199,107 @@ fn port_error(e: PortError) -> ApiError {
         .into(),
         other => {
             tracing::error!(error = %other, "item store failed");
-            ApiError::new(madoguchi_domain::error::Problem::internal())
+            ApiError::new(Problem::internal())
         }
     }
 }
 
-fn slug_or_404(slug: &str) -> Result<(), ApiError> {
-    if valid_slug(slug) {
-        Ok(())
-    } else {
-        Err(DomainError::NotFound.into())
+/// Interim rule until the authorization matrix lands (issue 5): staff or administrators of
+/// the same tenant manage its forms.
+fn require_staff(principal: &Principal, tenant: &TenantId) -> Result<(), ApiError> {
+    if &principal.tenant != tenant || principal.role == Role::Citizen {
+        return Err(DomainError::Forbidden.into());
     }
+    Ok(())
 }
 
-/// Reads the published definition of a form. Public: citizens need it before signing in.
+/// A definition from JSON, checked as a whole: every problem at once, paths under `definition`.
+fn checked_definition(json: &serde_json::Value) -> Result<FormDefinition, ApiError> {
+    let prefix = |mut errors: Vec<FieldError>| {
+        for e in &mut errors {
+            e.field = format!("definition.{}", e.field);
+        }
+        ApiError::validation(errors)
+    };
+    let def = parse_definition(json).map_err(prefix)?;
+    let errors = validate_definition(&def);
+    if !errors.is_empty() {
+        return Err(prefix(errors));
+    }
+    Ok(def)
+}
+
+fn if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
+    let bad = || {
+        ApiError::validation(vec![FieldError::new(
+            "if-match",
+            "invalid_format",
+            "If-Match に読み込んだ版番号を指定してください。",
+        )])
+    };
+    let value = headers.get(header::IF_MATCH).ok_or_else(|| {
+        ApiError::validation(vec![FieldError::new(
+            "if-match",
+            "required",
+            "If-Match に読み込んだ版番号を指定してください。",
+        )])
+    })?;
+    value
+        .to_str()
+        .ok()
+        .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(bad)
+}
+
+fn with_etag<T: Serialize>(status: StatusCode, version: u64, body: T) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    res
+}
+
+async fn load_meta(
+    state: &FormsState,
+    tenant: &TenantId,
+    slug: &str,
+) -> Result<(FormMeta, u64), ApiError> {
+    let item = state
+        .items
+        .get(&Key::new(form_pk(tenant, slug), FORM_META_SK))
+        .await
+        .map_err(port_error)?
+        .ok_or(DomainError::NotFound)?;
+    let meta: FormMeta = serde_json::from_value(item.data).map_err(|_| internal("form meta"))?;
+    Ok((meta, item.version))
+}
+
+fn meta_item(tenant: &TenantId, meta: &FormMeta, version: u64) -> Item {
+    let mut item = Item::new(
+        Key::new(form_pk(tenant, &meta.slug), FORM_META_SK),
+        serde_json::to_value(meta).expect("serializable"),
+    );
+    item.version = version;
+    item.gsi1 = Some(Key::new(forms_index_pk(tenant), meta.slug.clone()));
+    item
+}
+
+/// Reads the published version of a form. Public: citizens read it before signing in. A
+/// closed form is still shown (with `state: closed`) so citizens learn it no longer takes
+/// applications; an archived one is 404.
 #[utoipa::path(
     get,
     path = "/v1/tenants/{tenant}/forms/{slug}",
     tag = "forms",
     params(("tenant" = String, Path, description = "全国地方公共団体コード (6 digits)"), ("slug" = String, Path, description = "the form's public slug")),
     responses(
-        (status = 200, description = "the published definition", body = PublishedForm,
-         headers(("etag" = String, description = "the version, for If-Match"))),
+        (status = 200, description = "the published definition", body = PublishedFormDoc,
+         headers(("etag" = String, description = "the published version"))),
         (status = 404, description = "no such form", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
     )
 )]
-async fn get_form(
+async fn get_published(
     State(state): State<FormsState>,
     Path((tenant, slug)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
@@ -256,108 +307,471 @@ async fn get_form(
     slug_or_404(&slug)?;
     let item = state
         .items
-        .get(&Key::new(form_pk(&tenant, &slug), "CURRENT"))
+        .get(&Key::new(form_pk(&tenant, &slug), FORM_CURRENT_SK))
         .await
         .map_err(port_error)?
         .ok_or(DomainError::NotFound)?;
-    let form: PublishedForm = serde_json::from_value(item.data).map_err(|_| {
-        tracing::error!("stored form does not parse");
-        ApiError::new(madoguchi_domain::error::Problem::internal())
-    })?;
-    Ok(with_etag(StatusCode::OK, item.version, form))
+    let form: PublishedForm =
+        serde_json::from_value(item.data).map_err(|_| internal("published form"))?;
+    if form.state == FormState::Archived {
+        return Err(DomainError::NotFound.into());
+    }
+    let version = form.version;
+    Ok(with_etag(StatusCode::OK, version, form))
 }
 
-/// Publishes a new version of a form. Creating needs no `If-Match`; replacing needs
-/// `If-Match` with the version the editor read, so two editors never overwrite each other.
+/// Lists the tenant's forms (staff).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/manage/forms",
+    tag = "forms",
+    security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "全国地方公共団体コード")),
+    responses(
+        (status = 200, description = "the forms, by slug", body = FormList),
+        (status = 401, description = "no valid token", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "not staff of this tenant", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+async fn list_forms(
+    State(state): State<FormsState>,
+    Authenticated(principal): Authenticated,
+    Path(tenant): Path<String>,
+) -> Result<Json<FormList>, ApiError> {
+    let tenant = tenant_from_path(&tenant)?;
+    require_staff(&principal, &tenant)?;
+    let mut forms = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = state
+            .items
+            .query(
+                QueryRequest::partition(forms_index_pk(&tenant))
+                    .on(Index::Gsi1)
+                    .limit(100)
+                    .after(cursor),
+            )
+            .await
+            .map_err(port_error)?;
+        for item in page.items {
+            let meta: FormMeta =
+                serde_json::from_value(item.data).map_err(|_| internal("form meta"))?;
+            forms.push(FormSummary {
+                title: meta.definition.title.clone(),
+                slug: meta.slug,
+                state: meta.state,
+                published_version: meta.published_version,
+                updated_at: meta.updated_at,
+            });
+        }
+        // A tenant has tens of forms, not thousands: read them all (bounded for safety).
+        match page.next {
+            Some(next) if forms.len() < 2000 => cursor = Some(next),
+            _ => break,
+        }
+    }
+    Ok(Json(FormList { forms }))
+}
+
+/// Creates a form (state `draft`, working version 1).
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/manage/forms",
+    tag = "forms",
+    security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "全国地方公共団体コード")),
+    request_body = CreateForm,
+    responses(
+        (status = 201, description = "created", body = FormMetaDoc, headers(("etag" = String, description = "working version"))),
+        (status = 401, description = "no valid token", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "not staff of this tenant", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "the slug is taken", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "invalid slug or definition; every problem per field", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+async fn create_form(
+    State(state): State<FormsState>,
+    Authenticated(principal): Authenticated,
+    Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<CreateForm>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_from_path(&tenant)?;
+    require_staff(&principal, &tenant)?;
+    let slug_error = (!valid_slug(&body.slug)).then(|| {
+        FieldError::new(
+            "slug",
+            "invalid_format",
+            "URLの識別子は英小文字・数字・ハイフンの3〜64文字にしてください。",
+        )
+    });
+    let definition = match (checked_definition(&body.definition), slug_error) {
+        (Ok(d), None) => d,
+        (Ok(_), Some(e)) => return Err(ApiError::validation(vec![e])),
+        (Err(mut err), slug_error) => {
+            if let Some(e) = slug_error {
+                err.problem.errors.insert(0, e);
+            }
+            return Err(err);
+        }
+    };
+    let now = state.clock.now().to_string();
+    let meta = FormMeta {
+        slug: body.slug,
+        state: FormState::Draft,
+        definition,
+        published_version: None,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    state
+        .items
+        .put(meta_item(&tenant, &meta, 1), Condition::NotExists)
+        .await
+        .map_err(|e| match e {
+            PortError::ConditionFailed { .. } => ApiError::from(DomainError::Conflict {
+                detail: "このURLの識別子はすでに使われています。".to_owned(),
+            }),
+            other => port_error(other),
+        })?;
+    tracing::info!("form created");
+    Ok(with_etag(StatusCode::CREATED, 1, meta))
+}
+
+/// Reads the working copy (staff).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/manage/forms/{slug}",
+    tag = "forms",
+    security(("bearer" = [])),
+    params(("tenant" = String, Path, description = "全国地方公共団体コード"), ("slug" = String, Path, description = "the form's slug")),
+    responses(
+        (status = 200, description = "the working copy", body = FormMetaDoc, headers(("etag" = String, description = "working version, for If-Match"))),
+        (status = 401, description = "no valid token", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "not staff of this tenant", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "no such form", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+async fn get_working(
+    State(state): State<FormsState>,
+    Authenticated(principal): Authenticated,
+    Path((tenant, slug)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_from_path(&tenant)?;
+    require_staff(&principal, &tenant)?;
+    slug_or_404(&slug)?;
+    let (meta, version) = load_meta(&state, &tenant, &slug).await?;
+    Ok(with_etag(StatusCode::OK, version, meta))
+}
+
+/// Replaces the working copy's definition. Needs `If-Match` with the working version read.
+/// Citizens see nothing of it until it is published.
 #[utoipa::path(
     put,
-    path = "/v1/tenants/{tenant}/forms/{slug}",
+    path = "/v1/tenants/{tenant}/manage/forms/{slug}",
     tag = "forms",
     security(("bearer" = [])),
     params(
         ("tenant" = String, Path, description = "全国地方公共団体コード"),
-        ("slug" = String, Path, description = "`[a-z0-9-]{3,64}`"),
-        ("if-match" = Option<String>, Header, description = "version being replaced; omit to create"),
+        ("slug" = String, Path, description = "the form's slug"),
+        ("if-match" = String, Header, description = "working version being replaced"),
     ),
-    request_body = FormDefinition,
+    request_body(content = Object, description = "the definition (docs/forms.md)"),
     responses(
-        (status = 201, description = "created (version 1)", body = PublishedForm),
-        (status = 200, description = "new version published", body = PublishedForm),
+        (status = 200, description = "saved", body = FormMetaDoc, headers(("etag" = String, description = "new working version"))),
         (status = 401, description = "no valid token", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "not staff of this tenant", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "exists already, or the version changed", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 422, description = "invalid definition; every problem listed per field", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "no such form", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "someone saved first, or the form is archived", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "invalid definition; every problem per field", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
     )
 )]
-async fn put_form(
+async fn put_working(
     State(state): State<FormsState>,
     Authenticated(principal): Authenticated,
     Path((tenant, slug)): Path<(String, String)>,
     headers: HeaderMap,
-    ApiJson(definition): ApiJson<FormDefinition>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
-    // Interim rule until the authorization matrix lands: staff or admin of the same tenant.
-    if principal.tenant != tenant || principal.role == Role::Citizen {
-        return Err(DomainError::Forbidden.into());
+    require_staff(&principal, &tenant)?;
+    slug_or_404(&slug)?;
+    let expected = if_match(&headers)?;
+    let definition = checked_definition(&body)?;
+    let (mut meta, version) = load_meta(&state, &tenant, &slug).await?;
+    if version != expected {
+        return Err(port_error(PortError::ConditionFailed { index: None }));
     }
-    if !valid_slug(&slug) {
-        return Err(ApiError::validation(vec![FieldError::new(
-            "slug",
-            "invalid_format",
-            "URLの識別子は英小文字・数字・ハイフンの3〜64文字にしてください。",
-        )]));
+    if meta.state == FormState::Archived {
+        return Err(archived());
     }
-    let errors = validate_definition(&definition);
+    meta.definition = definition;
+    meta.updated_at = state.clock.now().to_string();
+    state
+        .items
+        .put(
+            meta_item(&tenant, &meta, version + 1),
+            Condition::VersionEquals(version),
+        )
+        .await
+        .map_err(port_error)?;
+    Ok(with_etag(StatusCode::OK, version + 1, meta))
+}
+
+fn archived() -> ApiError {
+    DomainError::Conflict {
+        detail: "この様式は保管済みです。変更できません。".to_owned(),
+    }
+    .into()
+}
+
+/// Publishes the working copy as a new immutable version; the form takes applications (within
+/// its publish window). Applications in progress against the previous version must reload.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/manage/forms/{slug}/publish",
+    tag = "forms",
+    security(("bearer" = [])),
+    params(
+        ("tenant" = String, Path, description = "全国地方公共団体コード"),
+        ("slug" = String, Path, description = "the form's slug"),
+        ("if-match" = String, Header, description = "working version being published"),
+    ),
+    responses(
+        (status = 200, description = "published", body = PublishedFormDoc, headers(("etag" = String, description = "the published version"))),
+        (status = 401, description = "no valid token", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "not staff of this tenant", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "no such form", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "someone changed it first, or it is archived", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 422, description = "the working copy is not valid", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+async fn publish(
+    State(state): State<FormsState>,
+    Authenticated(principal): Authenticated,
+    Path((tenant, slug)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_from_path(&tenant)?;
+    require_staff(&principal, &tenant)?;
+    slug_or_404(&slug)?;
+    let expected = if_match(&headers)?;
+    let (mut meta, version) = load_meta(&state, &tenant, &slug).await?;
+    if version != expected {
+        return Err(port_error(PortError::ConditionFailed { index: None }));
+    }
+    if meta.state == FormState::Archived {
+        return Err(archived());
+    }
+    // Rules may have tightened since the copy was saved: check again at publication.
+    let errors = validate_definition(&meta.definition);
     if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
+        return Err(ApiError::validation(
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    e.field = format!("definition.{}", e.field);
+                    e
+                })
+                .collect(),
+        ));
     }
-    let expected = match headers.get(header::IF_MATCH) {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| {
-                    ApiError::validation(vec![FieldError::new(
-                        "if-match",
-                        "invalid_format",
-                        "If-Match には版番号を指定してください。",
-                    )])
-                })?,
-        ),
-    };
-    let version = expected.map_or(1, |v| v + 1);
+    let published_version = meta.published_version.map_or(1, |v| v + 1);
+    let now = state.clock.now().to_string();
     let published = PublishedForm {
         tenant: tenant.as_str().to_owned(),
         slug: slug.clone(),
-        version,
-        published_at: state.clock.now().to_string(),
-        definition,
+        version: published_version,
+        published_at: now.clone(),
+        state: FormState::Published,
+        definition: meta.definition.clone(),
     };
-    let data = serde_json::to_value(&published).expect("serializable");
+    meta.state = FormState::Published;
+    meta.published_version = Some(published_version);
+    meta.updated_at = now;
     let pk = form_pk(&tenant, &slug);
-    let mut current = Item::new(Key::new(pk.clone(), "CURRENT"), data.clone());
-    current.version = version;
-    let mut snapshot = Item::new(Key::new(pk, version_sk(version)), data);
-    snapshot.version = version;
-    let condition = expected.map_or(Condition::NotExists, Condition::VersionEquals);
+    let data = serde_json::to_value(&published).expect("serializable");
+    let mut snapshot = Item::new(
+        Key::new(pk.clone(), form_version_sk(published_version)),
+        data.clone(),
+    );
+    snapshot.version = published_version;
+    let mut current = Item::new(Key::new(pk, FORM_CURRENT_SK), data);
+    current.version = published_version;
     state
         .items
         .transact(vec![
-            TxOp::Put(current, condition),
+            TxOp::Put(
+                meta_item(&tenant, &meta, version + 1),
+                Condition::VersionEquals(version),
+            ),
             TxOp::Put(snapshot, Condition::NotExists),
+            TxOp::Put(current, Condition::None),
         ])
         .await
         .map_err(port_error)?;
-    tracing::info!(version, "form published");
-    let status = if version == 1 {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
+    tracing::info!(version = published_version, "form published");
+    Ok(with_etag(StatusCode::OK, published_version, published))
+}
+
+async fn set_state(
+    state: &FormsState,
+    tenant: &TenantId,
+    slug: &str,
+    expected: u64,
+    to: FormState,
+) -> Result<Response, ApiError> {
+    let (mut meta, version) = load_meta(state, tenant, slug).await?;
+    if version != expected {
+        return Err(port_error(PortError::ConditionFailed { index: None }));
+    }
+    let allowed = match to {
+        FormState::Closed => meta.state == FormState::Published,
+        FormState::Archived => matches!(meta.state, FormState::Closed | FormState::Draft),
+        _ => false,
     };
-    Ok(with_etag(status, version, published))
+    if !allowed {
+        let detail = match to {
+            FormState::Closed => "公開中の様式だけを受付終了にできます。",
+            _ => "受付を終了した様式（または未公開の様式）だけを保管できます。",
+        };
+        return Err(DomainError::Conflict {
+            detail: detail.to_owned(),
+        }
+        .into());
+    }
+    meta.state = to;
+    meta.updated_at = state.clock.now().to_string();
+    let pk = form_pk(tenant, slug);
+    let mut ops = vec![TxOp::Put(
+        meta_item(tenant, &meta, version + 1),
+        Condition::VersionEquals(version),
+    )];
+    if let Some(current) = state
+        .items
+        .get(&Key::new(pk.clone(), FORM_CURRENT_SK))
+        .await
+        .map_err(port_error)?
+    {
+        let mut published: PublishedForm =
+            serde_json::from_value(current.data).map_err(|_| internal("published form"))?;
+        published.state = to;
+        let mut item = Item::new(
+            Key::new(pk, FORM_CURRENT_SK),
+            serde_json::to_value(&published).expect("serializable"),
+        );
+        item.version = current.version;
+        ops.push(TxOp::Put(item, Condition::VersionEquals(current.version)));
+    }
+    state.items.transact(ops).await.map_err(port_error)?;
+    tracing::info!(state = ?to, "form state changed");
+    Ok(with_etag(StatusCode::OK, version + 1, meta))
+}
+
+/// Stops taking applications: new drafts and submissions are refused with a clear message.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/manage/forms/{slug}/close",
+    tag = "forms",
+    security(("bearer" = [])),
+    params(
+        ("tenant" = String, Path, description = "全国地方公共団体コード"),
+        ("slug" = String, Path, description = "the form's slug"),
+        ("if-match" = String, Header, description = "working version read"),
+    ),
+    responses(
+        (status = 200, description = "closed", body = FormMetaDoc),
+        (status = 401, description = "no valid token", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "not staff of this tenant", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "no such form", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "not published, or changed meanwhile", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+async fn close(
+    State(state): State<FormsState>,
+    Authenticated(principal): Authenticated,
+    Path((tenant, slug)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_from_path(&tenant)?;
+    require_staff(&principal, &tenant)?;
+    slug_or_404(&slug)?;
+    let expected = if_match(&headers)?;
+    set_state(&state, &tenant, &slug, expected, FormState::Closed).await
+}
+
+/// Hides a closed (or never published) form from citizens; its versions stay for the
+/// applications made against them.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/manage/forms/{slug}/archive",
+    tag = "forms",
+    security(("bearer" = [])),
+    params(
+        ("tenant" = String, Path, description = "全国地方公共団体コード"),
+        ("slug" = String, Path, description = "the form's slug"),
+        ("if-match" = String, Header, description = "working version read"),
+    ),
+    responses(
+        (status = 200, description = "archived", body = FormMetaDoc),
+        (status = 401, description = "no valid token", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "not staff of this tenant", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "no such form", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "still open, or changed meanwhile", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+async fn archive(
+    State(state): State<FormsState>,
+    Authenticated(principal): Authenticated,
+    Path((tenant, slug)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_from_path(&tenant)?;
+    require_staff(&principal, &tenant)?;
+    slug_or_404(&slug)?;
+    let expected = if_match(&headers)?;
+    set_state(&state, &tenant, &slug, expected, FormState::Archived).await
+}
+
+/// Reads one published version (staff; applications name the version they were made against).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/manage/forms/{slug}/versions/{version}",
+    tag = "forms",
+    security(("bearer" = [])),
+    params(
+        ("tenant" = String, Path, description = "全国地方公共団体コード"),
+        ("slug" = String, Path, description = "the form's slug"),
+        ("version" = u64, Path, description = "published version"),
+    ),
+    responses(
+        (status = 200, description = "that version", body = PublishedFormDoc),
+        (status = 401, description = "no valid token", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "not staff of this tenant", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 404, description = "no such form or version", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+    )
+)]
+async fn get_version(
+    State(state): State<FormsState>,
+    Authenticated(principal): Authenticated,
+    Path((tenant, slug, version)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let tenant = tenant_from_path(&tenant)?;
+    require_staff(&principal, &tenant)?;
+    slug_or_404(&slug)?;
+    let version: u64 = version
+        .parse()
+        .ok()
+        .filter(|v| (1..=999_999).contains(v))
+        .ok_or(DomainError::NotFound)?;
+    let item = state
+        .items
+        .get(&Key::new(form_pk(&tenant, &slug), form_version_sk(version)))
+        .await
+        .map_err(port_error)?
+        .ok_or(DomainError::NotFound)?;
+    let form: PublishedForm =
+        serde_json::from_value(item.data).map_err(|_| internal("form version"))?;
+    Ok(with_etag(StatusCode::OK, version, form))
 }
 
 /// Who the bearer token says the caller is (handy for trying tokens out).
@@ -375,14 +789,6 @@ async fn me(Authenticated(principal): Authenticated) -> Json<Principal> {
     Json(principal)
 }
 
-fn with_etag(status: StatusCode, version: u64, body: PublishedForm) -> Response {
-    let mut res = (status, Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        res.headers_mut().insert(header::ETAG, v);
-    }
-    res
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,49 +800,5 @@ mod tests {
         assert!(!valid_slug("-abc"));
         assert!(!valid_slug("Abc"));
         assert!(!valid_slug("a/b/c"));
-    }
-
-    #[test]
-    fn definition_errors_name_each_field() {
-        let def = FormDefinition {
-            title: " ".into(),
-            overview: None,
-            fields: vec![
-                FieldDefinition {
-                    id: "name".into(),
-                    field_type: FieldType::Name,
-                    label: "氏名".into(),
-                    required: true,
-                    help: None,
-                },
-                FieldDefinition {
-                    id: "name".into(),
-                    field_type: FieldType::Text,
-                    label: "".into(),
-                    required: false,
-                    help: None,
-                },
-                FieldDefinition {
-                    id: "9x".into(),
-                    field_type: FieldType::Text,
-                    label: "x".into(),
-                    required: false,
-                    help: None,
-                },
-            ],
-        };
-        let fields: Vec<_> = validate_definition(&def)
-            .into_iter()
-            .map(|e| (e.field, e.code))
-            .collect();
-        assert_eq!(
-            fields,
-            vec![
-                ("title".to_owned(), "required".to_owned()),
-                ("fields[1].id".to_owned(), "duplicate".to_owned()),
-                ("fields[1].label".to_owned(), "required".to_owned()),
-                ("fields[2].id".to_owned(), "invalid_format".to_owned()),
-            ]
-        );
     }
 }

@@ -33,6 +33,7 @@ fn fixture() -> Fixture {
         depts: vec![],
         ttl_seconds: 3600,
         now: jiff::Timestamp::now().as_second(),
+        email: None,
     });
     let app = common_layers(router(FormsState {
         items: backend.items(),
@@ -58,8 +59,13 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
             prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
             prop::collection::btree_map(
                 prop_oneof![
+                    Just("slug".to_owned()),
+                    Just("definition".to_owned()),
                     Just("title".to_owned()),
-                    Just("fields".to_owned()),
+                    Just("items".to_owned()),
+                    Just("show_if".to_owned()),
+                    Just("field".to_owned()),
+                    Just("equals".to_owned()),
                     Just("id".to_owned()),
                     Just("type".to_owned()),
                     Just("label".to_owned()),
@@ -94,7 +100,7 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let f = fixture();
         let (status, ct) = rt.block_on(async {
-            let mut req = Request::put("/v1/tenants/272060/forms/proptest-form")
+            let mut req = Request::post("/v1/tenants/272060/manage/forms")
                 .header("authorization", format!("Bearer {}", f.token))
                 .header("content-type", "application/json");
             if let Some(h) = if_match
@@ -105,7 +111,7 @@ proptest! {
             }
             send(&f.app, req.body(Body::from(body)).unwrap()).await
         });
-        // A valid definition may be published (201); anything else is the client's problem.
+        // A valid definition may be created (201); anything else is the client's problem.
         prop_assert!(status == StatusCode::CREATED || status.is_client_error(), "status {status}");
         if status.is_client_error() {
             prop_assert_eq!(ct.as_deref(), Some("application/problem+json"));

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service};
-use madoguchi_forms::{FormsState, PublishedForm, router};
+use madoguchi_applications::PublishedForm;
+use madoguchi_forms::{FormsState, router};
 use madoguchi_http::{Authenticator, common_layers, ops_routes};
 use madoguchi_ports::{Clock, Condition, Item, Key, SystemClock};
 
@@ -43,7 +44,8 @@ async fn the_sample_event_reads_a_published_form() {
     let state = state(dir.path());
     let form = serde_json::json!({
         "tenant": "272060", "slug": "juminhyo", "version": 3, "published_at": "2026-11-23T00:00:00Z",
-        "definition": {"title": "住民票の写しの交付申請", "fields": [{"id": "name", "type": "name", "label": "氏名", "required": true}]}
+        "state": "published",
+        "definition": {"title": "住民票の写しの交付申請", "items": [{"id": "name", "type": "name", "label": "氏名", "required": true}]}
     });
     let mut item = Item::new(Key::new("272060#FORM#juminhyo", "CURRENT"), form);
     item.version = 3;

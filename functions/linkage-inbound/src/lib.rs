@@ -14,10 +14,11 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use madoguchi_domain::tenant::TenantId;
+pub use madoguchi_events::decode_s3_key;
+use madoguchi_events::{CreatedObject, batch_failures, objects_created};
 use madoguchi_ports::{Clock, Condition, Item, ItemStore, Key, PortError};
-use serde::Deserialize;
 
 #[derive(Clone)]
 pub struct InboundState {
@@ -25,40 +26,6 @@ pub struct InboundState {
     pub clock: Arc<dyn Clock>,
     /// The municipality this deployment serves; core-system files carry no tenant themselves.
     pub tenant: TenantId,
-}
-
-/// The parts of an S3 event notification we read. Every field is optional: S3 sends a
-/// `s3:TestEvent` with no records when a notification is configured, and we never want a
-/// missing field to fail a whole batch.
-#[derive(Debug, Deserialize)]
-struct S3Notification {
-    #[serde(rename = "Records", default)]
-    records: Vec<S3Record>,
-    #[serde(rename = "Event")]
-    event: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct S3Record {
-    #[serde(rename = "eventName")]
-    event_name: Option<String>,
-    s3: Option<S3Entity>,
-}
-
-#[derive(Debug, Deserialize)]
-struct S3Entity {
-    object: Option<S3Object>,
-}
-
-#[derive(Debug, Deserialize)]
-struct S3Object {
-    key: Option<String>,
-    size: Option<i64>,
-    #[serde(rename = "eTag")]
-    e_tag: Option<String>,
-    #[serde(rename = "versionId")]
-    version_id: Option<String>,
-    sequencer: Option<String>,
 }
 
 /// A file announced by a notification.
@@ -79,19 +46,8 @@ pub enum Registration {
     Ignored(&'static str),
 }
 
-/// S3 object keys in notifications are URL-encoded with `+` for spaces.
-pub fn decode_s3_key(raw: &str) -> Option<String> {
-    urlencoding::decode(&raw.replace('+', " "))
-        .ok()
-        .map(|c| c.into_owned())
-}
-
-fn parse_file(object: &S3Object) -> Result<InboundFile, &'static str> {
-    let key = object
-        .key
-        .as_deref()
-        .and_then(decode_s3_key)
-        .ok_or("no key")?;
+fn parse_file(object: &CreatedObject) -> Result<InboundFile, &'static str> {
+    let key = object.key.clone().ok_or("no key")?;
     let mut parts = key.splitn(3, '/');
     let (Some("inbound"), Some(system), Some(name)) = (parts.next(), parts.next(), parts.next())
     else {
@@ -103,9 +59,8 @@ fn parse_file(object: &S3Object) -> Result<InboundFile, &'static str> {
     let version = object
         .version_id
         .clone()
-        .filter(|v| !v.is_empty() && v != "null")
         .or_else(|| object.sequencer.clone())
-        .or_else(|| object.e_tag.clone())
+        .or_else(|| object.etag.clone())
         .ok_or("no version, sequencer or etag")?;
     Ok(InboundFile {
         system: system.to_owned(),
@@ -144,29 +99,12 @@ pub async fn handle(state: &InboundState, event: SqsEvent) -> SqsBatchResponse {
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
         let body = message.body.as_deref().unwrap_or("");
-        let notification: S3Notification = match serde_json::from_str(body) {
-            Ok(n) => n,
-            Err(_) => {
-                tracing::warn!(message_id = %id, "not an S3 notification; dropped");
-                continue;
-            }
-        };
-        if notification.event.as_deref() == Some("s3:TestEvent") {
+        let Ok(objects) = objects_created(body) else {
+            tracing::warn!(message_id = %id, "not an S3 notification; dropped");
             continue;
-        }
+        };
         let mut failed = false;
-        for record in notification.records {
-            if !record
-                .event_name
-                .as_deref()
-                .unwrap_or("")
-                .starts_with("ObjectCreated")
-            {
-                continue;
-            }
-            let Some(object) = record.s3.and_then(|s| s.object) else {
-                continue;
-            };
+        for object in objects {
             match parse_file(&object) {
                 Err(reason) => tracing::warn!(message_id = %id, reason, "object ignored"),
                 Ok(file) => match register(state, &file).await {
@@ -185,14 +123,10 @@ pub async fn handle(state: &InboundState, event: SqsEvent) -> SqsBatchResponse {
             }
         }
         if failed {
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = id;
-            failures.push(f);
+            failures.push(id);
         }
     }
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures;
-    response
+    batch_failures(failures)
 }
 
 #[cfg(test)]
@@ -200,19 +134,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_url_decoded() {
-        assert_eq!(
-            decode_s3_key("inbound/jumin/2026+11%2F%E4%BD%8F%E6%B0%91.csv").as_deref(),
-            Some("inbound/jumin/2026 11/住民.csv")
-        );
-    }
-
-    #[test]
     fn only_inbound_system_files_are_taken() {
-        let obj = |k: &str| S3Object {
+        let obj = |k: &str| CreatedObject {
+            bucket: None,
             key: Some(k.into()),
             size: Some(3),
-            e_tag: Some("e".into()),
+            etag: Some("e".into()),
             version_id: None,
             sequencer: Some("0055".into()),
         };

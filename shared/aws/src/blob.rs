@@ -2,29 +2,96 @@
 //!
 //! ETags are returned without their surrounding quotes. `list` reports no content type
 //! (S3's listing does not carry it; use `head`).
+//!
+//! `presign_post` signs an S3 POST policy itself ([`crate::post_policy`]; the SDK has no
+//! helper): with the credentials provider of the backend's SDK configuration (credentials
+//! cached here until five minutes before they expire), the client's region and the
+//! backend's clock. A store made with [`S3BlobStore::new`] alone cannot presign POSTs.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use madoguchi_ports::blob::check_key;
 use madoguchi_ports::{
-    BlobBody, BlobMeta, BlobStore, PortError, PortResult, PresignMethod, Presigned,
+    BlobBody, BlobMeta, BlobStore, Clock, PortError, PortResult, PresignMethod, Presigned,
+    PresignedPost, SystemClock, UploadPolicy,
 };
 
 use crate::error::map_sdk;
+use crate::post_policy::{self, SigningCredentials};
 
 /// S3's longest presigned URL lifetime (SigV4).
-pub const MAX_PRESIGN: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const MAX_PRESIGN: Duration = madoguchi_ports::blob::MAX_PRESIGN_LIFETIME;
 const MAX_LIST_PAGE: usize = 1000;
+/// Cached credentials are fetched again this long before they expire.
+const CREDENTIALS_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
     client: Client,
     bucket: String,
+    post: Arc<PostSigner>,
+}
+
+/// What presigned POST needs beyond the client: where clients post to, "now", and the
+/// signing credentials (cached: the SDK caches credentials inside each operation's
+/// pipeline, not in the provider this reads).
+struct PostSigner {
+    provider: Option<SharedCredentialsProvider>,
+    endpoint: Option<String>,
+    clock: Arc<dyn Clock>,
+    credentials: tokio::sync::Mutex<Option<Credentials>>,
+}
+
+impl std::fmt::Debug for PostSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostSigner")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostSigner {
+    fn new(
+        provider: Option<SharedCredentialsProvider>,
+        endpoint: Option<&str>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            provider,
+            endpoint: endpoint.map(str::to_owned),
+            clock,
+            credentials: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn credentials(&self) -> PortResult<Credentials> {
+        let mut cached = self.credentials.lock().await;
+        let fresh = |c: &Credentials| {
+            c.expiry()
+                .is_none_or(|exp| exp > SystemTime::now() + CREDENTIALS_MARGIN)
+        };
+        if let Some(c) = cached.as_ref().filter(|c| fresh(c)) {
+            return Ok(c.clone());
+        }
+        let provider = self.provider.as_ref().ok_or_else(|| {
+            PortError::Backend("no credentials provider for presigned POST".into())
+        })?;
+        let creds = provider.provide_credentials().await.map_err(|e| {
+            // The provider's message names the failing source, never a secret.
+            tracing::warn!(error = %e, "credentials for POST policy unavailable");
+            PortError::Unavailable("credentials unavailable".into())
+        })?;
+        *cached = Some(creds.clone());
+        Ok(creds)
+    }
 }
 
 fn etag(raw: Option<&str>) -> String {
@@ -36,11 +103,28 @@ fn size(n: Option<i64>) -> u64 {
 }
 
 impl S3BlobStore {
+    /// A store that can do everything but `presign_post` (which needs
+    /// [`S3BlobStore::with_post_signing`]; [`crate::AwsBackend::blobs`] sets it up).
     pub fn new(client: Client, bucket: &str) -> Self {
         Self {
             client,
             bucket: bucket.to_owned(),
+            post: Arc::new(PostSigner::new(None, None, Arc::new(SystemClock))),
         }
+    }
+
+    /// What `presign_post` signs with: the SDK configuration's credentials provider (the
+    /// S3 client does not expose it), where forms are posted (`endpoint`: an S3-compatible
+    /// server such as moto, path-style; `None`: S3's regional endpoint), and the clock that
+    /// dates them.
+    pub fn with_post_signing(
+        mut self,
+        credentials: Option<SharedCredentialsProvider>,
+        endpoint: Option<&str>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        self.post = Arc::new(PostSigner::new(credentials, endpoint, clock));
+        self
     }
 
     pub fn bucket(&self) -> &str {
@@ -213,6 +297,49 @@ impl BlobStore for S3BlobStore {
                 .headers()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
+        })
+    }
+
+    async fn presign_post(&self, policy: &UploadPolicy) -> PortResult<PresignedPost> {
+        policy.check()?;
+        let region = self
+            .client
+            .config()
+            .region()
+            .map(|r| r.to_string())
+            .ok_or_else(|| PortError::Backend("no region configured".into()))?;
+        let creds = self.post.credentials().await?;
+        let now = self.post.clock.now();
+        let mut expires_at = policy.expires_at(now);
+        // A policy signed with temporary credentials stops working when they expire.
+        if let Some(exp) = creds.expiry()
+            && let Ok(exp) = jiff::Timestamp::try_from(exp)
+            && let Ok(exp) = jiff::Timestamp::from_second(exp.as_second())
+            && exp < expires_at
+        {
+            expires_at = exp;
+        }
+        if expires_at <= now {
+            return Err(PortError::Unavailable("signing credentials expired".into()));
+        }
+        let signing = SigningCredentials {
+            access_key_id: creds.access_key_id(),
+            secret_access_key: creds.secret_access_key(),
+            session_token: creds.session_token(),
+        };
+        let (_, fields) =
+            post_policy::form_fields(&self.bucket, &region, signing, policy, now, expires_at);
+        tracing::debug!(
+            bucket = %self.bucket,
+            key = %policy.key,
+            max = policy.max_bytes,
+            secs = expires_at.as_second() - now.as_second(),
+            "blob post presigned"
+        );
+        Ok(PresignedPost {
+            url: post_policy::post_url(&self.bucket, &region, self.post.endpoint.as_deref()),
+            fields,
+            expires_at,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! AWS adapters for the Madoguchi ports: DynamoDB ([`DynamoItemStore`]), S3
-//! ([`S3BlobStore`]), SQS ([`SqsQueue`]), KMS ([`KmsKeys`]) and SES v2 ([`SesMailer`]), over
-//! the official `aws-sdk-*` crates.
+//! ([`S3BlobStore`]), SQS ([`SqsQueue`]), KMS ([`KmsKeys`]), SES v2 ([`SesMailer`]) and
+//! GuardDuty Malware Protection for S3's object tags ([`GuardDutyTagScanner`]), over the
+//! official `aws-sdk-*` crates.
 //!
 //! A Lambda function builds one [`AwsBackend`] during init (this builds the SDK clients and
 //! loads credentials once), reads its resource names with [`AwsResources::from_env`], and
@@ -38,9 +39,11 @@ pub mod error;
 pub mod item;
 pub mod keys;
 pub mod mail;
+pub mod post_policy;
 pub mod provision;
 pub mod queue;
 pub mod resources;
+pub mod scan;
 
 pub use blob::S3BlobStore;
 pub use item::DynamoItemStore;
@@ -48,6 +51,7 @@ pub use keys::KmsKeys;
 pub use mail::SesMailer;
 pub use queue::SqsQueue;
 pub use resources::AwsResources;
+pub use scan::GuardDutyTagScanner;
 
 /// Region used by [`AwsBackend::local`] when `AWS_REGION` is not set.
 pub const LOCAL_REGION: &str = "ap-northeast-1";
@@ -225,8 +229,22 @@ impl AwsBackend {
         ))
     }
 
+    /// Presigned POST forms from this store go to the endpoint override when there is one
+    /// (moto), else to S3, and are dated by the backend's clock.
     pub fn blobs(&self, bucket: &str) -> Arc<S3BlobStore> {
-        Arc::new(S3BlobStore::new(self.s3_client().clone(), bucket))
+        Arc::new(
+            S3BlobStore::new(self.s3_client().clone(), bucket).with_post_signing(
+                self.config.credentials_provider(),
+                self.config.endpoint_url(),
+                self.clock.clone(),
+            ),
+        )
+    }
+
+    /// Malware-scan verdicts of `bucket`'s objects from GuardDuty Malware Protection for
+    /// S3's object tags (see [`GuardDutyTagScanner`]).
+    pub fn scanner(&self, bucket: &str) -> Arc<GuardDutyTagScanner> {
+        Arc::new(GuardDutyTagScanner::new(self.s3_client().clone(), bucket))
     }
 
     pub fn queue(&self, queue_url: &str) -> Arc<SqsQueue> {

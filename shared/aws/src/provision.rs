@@ -9,7 +9,9 @@
 //!   <name>-dlq, maxReceiveCount: max_receives}`; `<name>-dlq` keeps messages 14 days;
 //! - a symmetric (`SYMMETRIC_DEFAULT`, `ENCRYPT_DECRYPT`) key for data keys and an `HMAC_256`
 //!   (`GENERATE_VERIFY_MAC`) key for blind indexes, found by alias;
-//! - the SES identity of the sender.
+//! - the SES identity of the sender;
+//! - bucket notifications: object-created and object-tagging events under a prefix of a bucket
+//!   go to a queue.
 //!
 //! Every `ensure_*` function can be called again on existing resources.
 
@@ -57,6 +59,8 @@ pub struct ProvisionSpec {
     pub data_key_alias: String,
     pub mac_key_alias: String,
     pub mail_from: Option<String>,
+    /// (bucket logical name, key prefix, queue logical name): S3 object-created events.
+    pub notifications: Vec<(String, String, String)>,
 }
 
 impl ProvisionSpec {
@@ -72,7 +76,16 @@ impl ProvisionSpec {
             data_key_alias: format!("alias/{prefix}-data"),
             mac_key_alias: format!("alias/{prefix}-mac"),
             mail_from: None,
+            notifications: Vec::new(),
         }
+    }
+
+    /// Object-created events for keys under `prefix` of bucket `bucket` go to queue `queue`
+    /// (both logical names, declared with [`Self::bucket`] and [`Self::queue`]).
+    pub fn notify(mut self, bucket: &str, prefix: &str, queue: &str) -> Self {
+        self.notifications
+            .push((bucket.to_owned(), prefix.to_owned(), queue.to_owned()));
+        self
     }
 
     pub fn bucket(mut self, logical: &str) -> Self {
@@ -121,6 +134,15 @@ pub async fn provision(backend: &AwsBackend, spec: &ProvisionSpec) -> PortResult
         resources
             .queues
             .insert(format!("{}-dlq", q.logical), dlq_url);
+    }
+    for (bucket, prefix, queue) in &spec.notifications {
+        let bucket = spec.buckets.get(bucket).ok_or_else(|| {
+            PortError::Invalid(format!("notification of undeclared bucket {bucket}"))
+        })?;
+        let url = resources.queues.get(queue).ok_or_else(|| {
+            PortError::Invalid(format!("notification to undeclared queue {queue}"))
+        })?;
+        ensure_bucket_notification(backend, bucket, prefix, url).await?;
     }
     resources.data_key_id = Some(
         ensure_kms_key(
@@ -344,6 +366,67 @@ pub async fn ensure_queue(
     .await?;
     tracing::info!(queue = name, max_receives, "queue ready");
     Ok((url, dlq_url))
+}
+
+/// Sends S3 object-created and object-tagging events for `prefix` of `bucket` to the queue at
+/// `queue_url`
+/// (replaces the bucket's notification configuration: one rule per bucket is all we use).
+pub async fn ensure_bucket_notification(
+    backend: &AwsBackend,
+    bucket: &str,
+    prefix: &str,
+    queue_url: &str,
+) -> PortResult<()> {
+    use aws_sdk_s3::types::{
+        Event, FilterRule, FilterRuleName, NotificationConfiguration,
+        NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter,
+    };
+    let attrs = backend
+        .sqs_client()
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| map_sdk("sqs", "GetQueueAttributes", &e))?;
+    let arn = attrs
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| malformed("queue arn"))?;
+    let filter = NotificationConfigurationFilter::builder()
+        .key(
+            S3KeyFilter::builder()
+                .filter_rules(
+                    FilterRule::builder()
+                        .name(FilterRuleName::Prefix)
+                        .value(prefix)
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    let rule = QueueConfiguration::builder()
+        .queue_arn(arn)
+        .events(Event::S3ObjectCreated)
+        // GuardDuty's scan verdict arrives as an object tag.
+        .events(Event::from("s3:ObjectTagging:Put"))
+        .filter(filter)
+        .build()
+        .map_err(|_| malformed("queue configuration"))?;
+    backend
+        .s3_client()
+        .put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(rule)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| map_sdk("s3", "PutBucketNotificationConfiguration", &e))?;
+    tracing::info!(bucket, prefix, "bucket notification ready");
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,12 @@
 
 pub mod date;
 pub mod error;
+pub mod filetype;
+pub mod form;
 pub mod ids;
 pub mod money;
+pub mod mynumber;
+pub mod receipt;
 pub mod tenant;
 pub mod wareki;
 
@@ -15,5 +19,6 @@ pub use date::{Date, parse_japanese_date, today_in_tokyo};
 pub use error::{DomainError, FieldError, PROBLEM_CONTENT_TYPE, Problem, problem_types};
 pub use ids::{ApplicationId, AttachmentId, FormId, Id, IdKind};
 pub use money::Yen;
+pub use receipt::ReceiptNumber;
 pub use tenant::TenantId;
 pub use wareki::{Era, FIRST_SUPPORTED_DATE, Wareki, format_wareki};

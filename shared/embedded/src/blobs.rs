@@ -10,6 +10,11 @@
 //!   bodies have equal etags, so rewriting identical bytes keeps the etag.
 //! - `put` writes a temp file in the key's directory, fsyncs it and renames it into place, so
 //!   readers see the old or the new body, never a part. `get` streams the open file.
+//!   [`FsBlobStore::put_stream`] does the same from a stream, within a size range (presigned
+//!   POST uploads through the local host).
+//! - `presign_post` returns a form for `POST {public_url}/_blobs/{bucket}` whose policy is
+//!   HMAC-signed (see `presign.rs`); the host checks it with
+//!   [`crate::PresignVerifier::verify_post_form`] and stores the file with `put_stream`.
 //! - Names starting with `.madoguchi-` are the store's own (temp files, sidecars): listings
 //!   skip them and keys may not use them. Because keys are paths, a key cannot also be a
 //!   "directory" of other keys (`a` and `a/b` cannot both exist); such a put is `Invalid`.
@@ -18,6 +23,7 @@
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, Write};
+use std::ops::RangeInclusive;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,9 +34,11 @@ use bytes::Bytes;
 use madoguchi_ports::blob::check_key;
 use madoguchi_ports::{
     BlobBody, BlobMeta, BlobStore, Clock, PortError, PortResult, PresignMethod, Presigned,
+    PresignedPost, UploadPolicy,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use zeroize::Zeroizing;
 
 use crate::fsutil::{self, RESERVED_PREFIX};
@@ -158,6 +166,120 @@ fn sha256_hex_of(file: &mut File) -> io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+fn check_content_type(content_type: Option<&str>) -> PortResult<()> {
+    if content_type
+        .is_some_and(|ct| ct.is_empty() || ct.len() > 255 || ct.chars().any(|c| c.is_control()))
+    {
+        return Err(PortError::Invalid("content type not allowed".into()));
+    }
+    Ok(())
+}
+
+/// Moves a written, fsynced temp file into place as `path` and writes its sidecar. The temp
+/// file is removed when the move fails.
+fn commit_temp(tmp: &Path, path: &Path, meta_path: &Path, sidecar: &Sidecar) -> PortResult<()> {
+    let dir = path.parent().expect("key path has a parent");
+    let meta_dir = meta_path.parent().expect("meta path has a parent");
+    let finish = (|| {
+        fs::rename(tmp, path).map_err(|e| {
+            if is_conflict(&e) {
+                conflict()
+            } else {
+                fsutil::io_err("rename blob", e)
+            }
+        })?;
+        fsutil::sync_dir(dir).map_err(|e| fsutil::io_err("sync blob dir", e))?;
+        // The body is in place; a failed sidecar only costs a recomputed etag.
+        let meta_written = fs::create_dir_all(meta_dir).and_then(|()| {
+            fsutil::write_atomic(
+                meta_path,
+                &serde_json::to_vec(sidecar).expect("sidecar serializes"),
+                BLOB_FILE_MODE,
+            )
+        });
+        if let Err(e) = meta_written {
+            tracing::warn!(error = %e.kind(), "blob sidecar not written");
+        }
+        Ok(())
+    })();
+    if finish.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    finish
+}
+
+/// Creates a new temp file (mode 0600) in `dir`, creating `dir` first. A concurrent delete
+/// may prune the directory in between: try again a few times.
+fn create_temp_in(dir: &Path) -> PortResult<(PathBuf, File)> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        fs::create_dir_all(dir).map_err(|e| {
+            if is_conflict(&e) {
+                conflict()
+            } else {
+                fsutil::io_err("create blob dir", e)
+            }
+        })?;
+        let tmp = fsutil::temp_path(dir);
+        match fsutil::create_new_with_mode(&tmp, BLOB_FILE_MODE) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if is_missing(&e) && attempt < 3 => continue,
+            Err(e) => return Err(fsutil::io_err("create blob temp file", e)),
+        }
+    }
+}
+
+/// Removes a temp file when dropped before [`TempFile::keep`] (an upload refused, failed, or
+/// abandoned by a client that went away mid-body).
+struct TempFile(Option<PathBuf>);
+
+impl TempFile {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+/// Why [`FsBlobStore::put_stream`] stored nothing.
+#[derive(Debug)]
+pub enum StreamPutError {
+    /// The body was longer than the range allows (reading stopped there).
+    TooLarge,
+    /// The body was shorter than the range allows.
+    TooSmall,
+    /// Reading the body failed (the client's upload broke off or was malformed).
+    Body(io::Error),
+    /// The store refused or failed (bad key, disk error).
+    Store(PortError),
+}
+
+impl fmt::Display for StreamPutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamPutError::TooLarge => f.write_str("body larger than allowed"),
+            StreamPutError::TooSmall => f.write_str("body smaller than allowed"),
+            StreamPutError::Body(e) => write!(f, "reading the body failed: {}", e.kind()),
+            StreamPutError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for StreamPutError {}
+
+impl From<PortError> for StreamPutError {
+    fn from(e: PortError) -> Self {
+        StreamPutError::Store(e)
+    }
+}
+
 impl FsBlobStore {
     pub(crate) fn new(
         blobs_dir: PathBuf,
@@ -190,6 +312,72 @@ impl FsBlobStore {
     /// The directory holding this bucket's objects.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Stores what `body` yields under `key` when its length is within `size`, streaming it
+    /// to a temp file in the key's directory (memory stays flat in the body's length), then
+    /// renaming it into place like [`BlobStore::put`]. Reading stops at the first byte past
+    /// the range's end. When the body is too long, too short or breaks off, nothing is stored
+    /// and an existing object under `key` stays as it was.
+    ///
+    /// The local host serves presigned POST uploads with this.
+    pub async fn put_stream<R>(
+        &self,
+        key: &str,
+        mut body: R,
+        content_type: Option<&str>,
+        size: RangeInclusive<u64>,
+    ) -> Result<BlobMeta, StreamPutError>
+    where
+        R: AsyncRead + Unpin + Send,
+    {
+        self.check_bucket()?;
+        check_blob_key(key)?;
+        check_content_type(content_type)?;
+        let (path, meta_path) = self.paths(key);
+        let dir = path.parent().expect("key path has a parent").to_path_buf();
+        let (tmp, file) = self.blocking(move |_| create_temp_in(&dir)).await?;
+        let guard = TempFile(Some(tmp.clone()));
+        let write_err = |e: io::Error| StreamPutError::Store(fsutil::io_err("write blob", e));
+        let mut file = tokio::fs::File::from_std(file);
+        let mut hasher = Sha256::new();
+        let mut total: u64 = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = body.read(&mut buf).await.map_err(StreamPutError::Body)?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if total > *size.end() {
+                return Err(StreamPutError::TooLarge);
+            }
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n]).await.map_err(write_err)?;
+        }
+        if total < *size.start() {
+            return Err(StreamPutError::TooSmall);
+        }
+        file.flush().await.map_err(write_err)?;
+        file.sync_all().await.map_err(write_err)?;
+        let md = file.metadata().await.map_err(write_err)?;
+        drop(file);
+        let sidecar = Sidecar {
+            stamp: stamp(&md),
+            etag: hex::encode(hasher.finalize()),
+            content_type: content_type.map(str::to_owned),
+        };
+        let meta = BlobMeta {
+            key: key.to_owned(),
+            size: total,
+            etag: sidecar.etag.clone(),
+            content_type: sidecar.content_type.clone(),
+        };
+        self.blocking(move |_| commit_temp(&tmp, &path, &meta_path, &sidecar))
+            .await?;
+        guard.keep();
+        tracing::debug!(bucket = %self.bucket, size = total, "blob put (streamed)");
+        Ok(meta)
     }
 
     fn check_bucket(&self) -> PortResult<()> {
@@ -386,11 +574,7 @@ impl BlobStore for FsBlobStore {
     ) -> PortResult<BlobMeta> {
         self.check_bucket()?;
         check_blob_key(key)?;
-        if content_type
-            .is_some_and(|ct| ct.is_empty() || ct.len() > 255 || ct.chars().any(|c| c.is_control()))
-        {
-            return Err(PortError::Invalid("content type not allowed".into()));
-        }
+        check_content_type(content_type)?;
         let (path, meta_path) = self.paths(key);
         let key = key.to_owned();
         let content_type = content_type.map(str::to_owned);
@@ -398,7 +582,6 @@ impl BlobStore for FsBlobStore {
         let meta = self
             .blocking(move |_layout| {
                 let dir = path.parent().expect("key path has a parent");
-                let meta_dir = meta_path.parent().expect("meta path has a parent");
                 let etag = hex::encode(Sha256::digest(&body));
                 // A concurrent delete may prune the directory between creating it and
                 // creating the temp file: try again a few times.
@@ -435,32 +618,7 @@ impl BlobStore for FsBlobStore {
                     etag: etag.clone(),
                     content_type: content_type.clone(),
                 };
-                let finish = (|| {
-                    fs::rename(&tmp, &path).map_err(|e| {
-                        if is_conflict(&e) {
-                            conflict()
-                        } else {
-                            fsutil::io_err("rename blob", e)
-                        }
-                    })?;
-                    fsutil::sync_dir(dir).map_err(|e| fsutil::io_err("sync blob dir", e))?;
-                    // The body is in place; a failed sidecar only costs a recomputed etag.
-                    let meta_written = fs::create_dir_all(meta_dir).and_then(|()| {
-                        fsutil::write_atomic(
-                            &meta_path,
-                            &serde_json::to_vec(&sidecar).expect("sidecar serializes"),
-                            BLOB_FILE_MODE,
-                        )
-                    });
-                    if let Err(e) = meta_written {
-                        tracing::warn!(error = %e.kind(), "blob sidecar not written");
-                    }
-                    Ok(())
-                })();
-                if finish.is_err() {
-                    let _ = fs::remove_file(&tmp);
-                }
-                finish?;
+                commit_temp(&tmp, &path, &meta_path, &sidecar)?;
                 Ok(BlobMeta {
                     key,
                     size: size as u64,
@@ -599,6 +757,25 @@ impl BlobStore for FsBlobStore {
             headers: Vec::new(),
         })
     }
+
+    async fn presign_post(&self, policy: &UploadPolicy) -> PortResult<PresignedPost> {
+        self.check_bucket()?;
+        policy.check()?;
+        check_blob_key(&policy.key)?;
+        let expires_at = policy.expires_at(self.clock.now());
+        let fields = presign::post_fields(
+            &self.presign_key,
+            &self.bucket,
+            policy,
+            expires_at.as_second(),
+        );
+        tracing::debug!(bucket = %self.bucket, max = policy.max_bytes, "blob post presigned");
+        Ok(PresignedPost {
+            url: format!("{}/_blobs/{}", self.public_base_url, self.bucket),
+            fields,
+            expires_at,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -627,5 +804,139 @@ mod tests {
         assert!(check_prefix("../a").is_err());
         assert!(check_prefix("/a").is_err());
         assert!(check_prefix("a//b").is_err());
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use std::time::Duration;
+
+    use madoguchi_ports::FixedClock;
+
+    use super::*;
+
+    fn store(dir: &Path) -> FsBlobStore {
+        FsBlobStore::new(
+            dir.to_path_buf(),
+            "uploads",
+            Arc::from("http://127.0.0.1:9"),
+            Arc::new(Zeroizing::new([1u8; 32])),
+            Arc::new(FixedClock::new(
+                jiff::Timestamp::from_second(1_000).unwrap(),
+            )),
+        )
+    }
+
+    fn leftovers(root: &Path) -> Vec<String> {
+        fn walk(d: &Path, out: &mut Vec<String>) {
+            for e in fs::read_dir(d).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.contains("tmp") {
+                    out.push(name.clone());
+                }
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    walk(&e.path(), out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(root, &mut out);
+        out
+    }
+
+    #[tokio::test]
+    async fn a_stream_within_the_range_is_stored_like_a_put() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let meta = s
+            .put_stream(
+                "131016/a.pdf",
+                &body[..],
+                Some("application/pdf"),
+                1..=200_000,
+            )
+            .await
+            .unwrap();
+        assert_eq!(meta.size, 200_000);
+        let put = s
+            .put("131016/b.pdf", Bytes::from(body.clone()), None)
+            .await
+            .unwrap();
+        assert_eq!(meta.etag, put.etag, "same etag as a put of the same bytes");
+        let head = s.head("131016/a.pdf").await.unwrap().unwrap();
+        assert_eq!(head, meta);
+        assert!(leftovers(s.root()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn too_long_too_short_or_broken_bodies_store_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        s.put("k/old.txt", Bytes::from_static(b"old"), None)
+            .await
+            .unwrap();
+        let r = s
+            .put_stream("k/old.txt", &b"0123456789A"[..], None, 1..=10)
+            .await;
+        assert!(matches!(r, Err(StreamPutError::TooLarge)), "{r:?}");
+        let r = s.put_stream("k/old.txt", &b""[..], None, 1..=10).await;
+        assert!(matches!(r, Err(StreamPutError::TooSmall)), "{r:?}");
+        let r = s.put_stream("k/old.txt", Broken(false), None, 0..=10).await;
+        assert!(matches!(r, Err(StreamPutError::Body(_))), "{r:?}");
+        let r = s.put_stream("k/new.txt", &b"x"[..], None, 2..=10).await;
+        assert!(matches!(r, Err(StreamPutError::TooSmall)), "{r:?}");
+        // Exactly at the bounds is fine.
+        s.put_stream("k/ten.txt", &b"0123456789"[..], None, 10..=10)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.head("k/old.txt").await.unwrap().unwrap().size,
+            3,
+            "the old object is untouched"
+        );
+        assert!(s.head("k/new.txt").await.unwrap().is_none());
+        assert!(leftovers(s.root()).is_empty(), "{:?}", leftovers(s.root()));
+        let r = s.put_stream("../x", &b"x"[..], None, 0..=10).await;
+        assert!(matches!(
+            r,
+            Err(StreamPutError::Store(PortError::Invalid(_)))
+        ));
+    }
+
+    /// Five bytes, then the connection breaks.
+    struct Broken(bool);
+
+    impl AsyncRead for Broken {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            if self.0 {
+                return std::task::Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+            }
+            self.0 = true;
+            buf.put_slice(b"01234");
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn presign_post_signs_a_form_for_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let policy = UploadPolicy::new("131016/a.pdf", 1, 10, Duration::from_secs(30));
+        let post = s.presign_post(&policy).await.unwrap();
+        assert_eq!(post.url, "http://127.0.0.1:9/_blobs/uploads");
+        assert_eq!(post.expires_at.as_second(), 1_030);
+        assert_eq!(post.field("key"), Some("131016/a.pdf"));
+        let v = crate::PresignVerifier::new(s.presign_key.clone());
+        let grant = v
+            .verify_post_form("uploads", &post.fields, post.expires_at)
+            .unwrap();
+        assert_eq!((grant.min_bytes, grant.max_bytes), (1, 10));
+        let bad = UploadPolicy::new(".madoguchi-meta/x", 1, 10, Duration::from_secs(30));
+        assert!(s.presign_post(&bad).await.is_err());
     }
 }

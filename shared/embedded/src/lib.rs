@@ -7,9 +7,10 @@
 //! | `BlobStore` | [`FsBlobStore`]    | `DATA_DIR/blobs/<bucket>/<key>` (plain files)    |
 //! | `Keys`      | [`LocalKeys`]      | `DATA_DIR/keys/master.key` (32 bytes, mode 0600) |
 //! | `Mailer`    | [`OutboxMailer`]   | `DATA_DIR/outbox/<timestamp>-<uuid>.eml`         |
+//! | `MalwareScanner` | [`NotScannedScanner`] | none: there is no scanner on one box     |
 //!
-//! Presigned blob URLs are HMAC-SHA-256 signed with `DATA_DIR/keys/presign.key` and checked by
-//! [`PresignVerifier`] in the local host.
+//! Presigned blob URLs and presigned POST forms are HMAC-SHA-256 signed with
+//! `DATA_DIR/keys/presign.key` and checked by [`PresignVerifier`] in the local host.
 //!
 //! SQLite runs in WAL mode with `synchronous=NORMAL` behind one connection and a mutex; every
 //! call runs on tokio's blocking pool so the async workers are never stalled.
@@ -34,14 +35,18 @@ mod mail;
 mod presign;
 mod queue;
 
-pub use blobs::FsBlobStore;
+pub use blobs::{FsBlobStore, StreamPutError};
 pub use items::SqliteItemStore;
 pub use keys::LocalKeys;
 pub use mail::OutboxMailer;
-pub use presign::PresignVerifier;
+pub use presign::{POST_SIGNATURE_FIELD, PostGrant, PresignVerifier};
 pub use queue::SqliteQueue;
 
 use db::Db;
+
+/// The embedded mode's [`MalwareScanner`]: there is none on one box (see the port's
+/// [`NotScannedScanner`]).
+pub use madoguchi_ports::scan::NotScannedScanner;
 
 /// File name of the SQLite database inside the data directory.
 pub const DATABASE_FILE: &str = "madoguchi.sqlite3";
@@ -167,6 +172,17 @@ impl EmbeddedBackend {
 
     pub fn presign_verifier(&self) -> PresignVerifier {
         PresignVerifier::new(self.presign_key.clone())
+    }
+
+    /// The clock every adapter of this backend reads (the host checks presigned URLs and
+    /// forms against it).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    /// The malware scanner of the embedded mode: none ([`NotScannedScanner`]).
+    pub fn scanner(&self) -> Arc<NotScannedScanner> {
+        Arc::new(NotScannedScanner)
     }
 }
 

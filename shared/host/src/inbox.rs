@@ -17,6 +17,9 @@ use std::time::{Duration, SystemTime};
 use madoguchi_ports::{BlobStore, Clock, OutgoingMessage, Queue};
 use tokio_util::sync::CancellationToken;
 
+pub use crate::s3_event::encode_s3_key;
+use crate::s3_event::{ObjectCreated, new_sequencer};
+
 pub struct Inbox {
     pub dir: PathBuf,
     pub bucket_name: String,
@@ -33,13 +36,8 @@ pub struct Seen {
     modified: Option<SystemTime>,
 }
 
-/// S3 URL-encodes keys in notifications (form encoding: space as `+`), slashes kept.
-pub fn encode_s3_key(key: &str) -> String {
-    key.split('/')
-        .map(|seg| urlencoding::encode(seg).replace("%20", "+"))
-        .collect::<Vec<_>>()
-        .join("/")
-}
+/// Names the inbox in its notifications (`userIdentity.principalId`, `configurationId`).
+pub const INBOX_SOURCE: &str = "madoguchi-inbox";
 
 /// The notification body S3 sends to SQS for one created object.
 pub fn s3_notification(
@@ -50,24 +48,17 @@ pub fn s3_notification(
     sequencer: &str,
     event_time: &str,
 ) -> serde_json::Value {
-    serde_json::json!({
-        "Records": [{
-            "eventVersion": "2.1",
-            "eventSource": "aws:s3",
-            "awsRegion": "local",
-            "eventTime": event_time,
-            "eventName": "ObjectCreated:Put",
-            "userIdentity": {"principalId": "madoguchi-inbox"},
-            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-            "responseElements": {},
-            "s3": {
-                "s3SchemaVersion": "1.0",
-                "configurationId": "madoguchi-inbox",
-                "bucket": {"name": bucket, "ownerIdentity": {"principalId": "madoguchi"}, "arn": format!("arn:aws:s3:::{bucket}")},
-                "object": {"key": encode_s3_key(key), "size": size, "eTag": etag, "sequencer": sequencer}
-            }
-        }]
-    })
+    ObjectCreated {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        size,
+        etag: etag.to_owned(),
+        event_name: ObjectCreated::PUT,
+        event_time: event_time.to_owned(),
+        sequencer: sequencer.to_owned(),
+        source: INBOX_SOURCE,
+    }
+    .notification()
 }
 
 fn skip_name(name: &str) -> bool {
@@ -142,8 +133,7 @@ impl Inbox {
         let key = format!("inbound/{system}/{name}");
         let meta = self.blobs.put(&key, body.into(), None).await?;
         let now = self.clock.now();
-        // S3's sequencer orders events per key; a time-ordered id does the same here.
-        let sequencer = uuid::Uuid::now_v7().simple().to_string().to_uppercase();
+        let sequencer = new_sequencer();
         let note = s3_notification(
             &self.bucket_name,
             &key,
@@ -176,5 +166,38 @@ mod tests {
                 .as_deref(),
             Some("inbound/jumin/住民 記録.csv")
         );
+    }
+
+    #[test]
+    fn the_inbox_notification_is_unchanged() {
+        // The exact body the inbox has always sent (pinned when the builder moved to
+        // `s3_event`).
+        let note = s3_notification(
+            "linkage",
+            "inbound/jumin/a b.csv",
+            42,
+            "e7a9",
+            "0190ABC",
+            "2026-11-23T01:02:03Z",
+        );
+        let expected = serde_json::json!({
+            "Records": [{
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "local",
+                "eventTime": "2026-11-23T01:02:03Z",
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "madoguchi-inbox"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "madoguchi-inbox",
+                    "bucket": {"name": "linkage", "ownerIdentity": {"principalId": "madoguchi"}, "arn": "arn:aws:s3:::linkage"},
+                    "object": {"key": "inbound/jumin/a+b.csv", "size": 42, "eTag": "e7a9", "sequencer": "0190ABC"}
+                }
+            }]
+        });
+        assert_eq!(note, expected);
     }
 }

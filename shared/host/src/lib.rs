@@ -13,6 +13,7 @@
 pub mod blobs_http;
 pub mod consumers;
 pub mod inbox;
+pub mod s3_event;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,14 +25,25 @@ use axum::Router;
 use axum::routing::get;
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_embedded::{EmbeddedBackend, QueueSettings};
+use madoguchi_fieldcrypt::{CachePolicy, FieldCipher};
 use madoguchi_http::{Authenticator, DevIssuer};
-use madoguchi_ports::{BlobStore, Clock, ItemStore, Queue, RedeliveryPolicy, SystemClock};
+use madoguchi_ports::{
+    BlobStore, Clock, ItemStore, Keys, Mailer, MalwareScanner, Queue, RedeliveryPolicy,
+    SystemClock, UuidV7Gen,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Names shared by both backends so the same data lands in the same places.
 pub mod names {
     pub const LINKAGE_BUCKET: &str = "linkage";
     pub const LINKAGE_INBOUND_QUEUE: &str = "linkage-inbound";
+    /// Citizens' uploads (quarantine prefix) and their check queue.
+    pub const ATTACHMENTS_BUCKET: &str = "attachments";
+    pub const ATTACHMENTS_QUEUE: &str = "attachments";
+    /// Notices to applicants.
+    pub const NOTIFY_QUEUE: &str = "notify";
+    /// Sender of local mail (the outbox) and of mail through moto's SES.
+    pub const LOCAL_MAIL_FROM: &str = "no-reply@madoguchi.invalid";
     /// Receives before a message goes to the dead-letter queue (same as the CDK redrive policy).
     pub const MAX_RECEIVES: u32 = 5;
 }
@@ -63,6 +75,15 @@ pub struct Wiring {
     pub linkage: Arc<dyn BlobStore>,
     pub inbound_queue: Arc<dyn Queue>,
     pub inbound_queue_arn: String,
+    pub attachments: Arc<dyn BlobStore>,
+    pub attachments_queue: Arc<dyn Queue>,
+    pub notify_queue: Arc<dyn Queue>,
+    pub keys: Arc<dyn Keys>,
+    /// Field encryption over `keys`, with one data-key cache for the whole process.
+    pub cipher: Arc<FieldCipher>,
+    pub mailer: Arc<dyn Mailer>,
+    pub scanner: Arc<dyn MalwareScanner>,
+    pub mail_from: String,
     pub clock: Arc<dyn Clock>,
     pub embedded: Option<EmbeddedBackend>,
     /// Consumer long-poll wait.
@@ -75,18 +96,28 @@ pub async fn wire(config: &HostConfig, public_url: &str) -> anyhow::Result<Wirin
         BackendKind::Embedded => {
             let backend = EmbeddedBackend::open(&config.data_dir, public_url, clock.clone())
                 .context("opening the data directory")?;
-            let queue = backend.queue(
-                names::LINKAGE_INBOUND_QUEUE,
-                QueueSettings {
-                    visibility_timeout: Duration::from_secs(60),
-                    max_receives: names::MAX_RECEIVES,
-                },
-            );
+            let keys: Arc<dyn Keys> = backend.keys();
+            let settings = QueueSettings {
+                visibility_timeout: Duration::from_secs(60),
+                max_receives: names::MAX_RECEIVES,
+            };
             Ok(Wiring {
                 items: backend.items(),
                 linkage: backend.blobs(names::LINKAGE_BUCKET),
-                inbound_queue: queue,
+                inbound_queue: backend.queue(names::LINKAGE_INBOUND_QUEUE, settings),
                 inbound_queue_arn: format!("arn:madoguchi:local:{}", names::LINKAGE_INBOUND_QUEUE),
+                attachments: backend.blobs(names::ATTACHMENTS_BUCKET),
+                attachments_queue: backend.queue(names::ATTACHMENTS_QUEUE, settings),
+                notify_queue: backend.queue(names::NOTIFY_QUEUE, settings),
+                cipher: Arc::new(FieldCipher::new(
+                    keys.clone(),
+                    clock.clone(),
+                    CachePolicy::default(),
+                )),
+                keys,
+                mailer: backend.mailer(),
+                scanner: backend.scanner(),
+                mail_from: names::LOCAL_MAIL_FROM.to_owned(),
                 clock,
                 embedded: Some(backend),
                 wait: Duration::from_millis(500),
@@ -108,11 +139,28 @@ async fn aws_wiring(config: &HostConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         Some(_) => {
             let spec = madoguchi_aws::provision::ProvisionSpec::named(&config.aws_prefix)
                 .bucket(names::LINKAGE_BUCKET)
+                .bucket(names::ATTACHMENTS_BUCKET)
                 .queue(
                     names::LINKAGE_INBOUND_QUEUE,
                     Duration::from_secs(60),
                     names::MAX_RECEIVES,
-                );
+                )
+                .queue(
+                    names::ATTACHMENTS_QUEUE,
+                    Duration::from_secs(60),
+                    names::MAX_RECEIVES,
+                )
+                .queue(
+                    names::NOTIFY_QUEUE,
+                    Duration::from_secs(60),
+                    names::MAX_RECEIVES,
+                )
+                .notify(
+                    names::ATTACHMENTS_BUCKET,
+                    madoguchi_applications::keys::QUARANTINE_PREFIX,
+                    names::ATTACHMENTS_QUEUE,
+                )
+                .mail_from(names::LOCAL_MAIL_FROM);
             madoguchi_aws::provision::provision(&backend, &spec)
                 .await
                 .context("provisioning resources on the local endpoint")?
@@ -127,6 +175,8 @@ async fn aws_wiring(config: &HostConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         .bucket(names::LINKAGE_BUCKET)
         .context("no linkage bucket configured")?
         .to_owned();
+    let attachments = resources.bucket(names::ATTACHMENTS_BUCKET)?;
+    let keys: Arc<dyn Keys> = backend.keys(resources.data_key_id()?, resources.mac_key_id()?);
     Ok(Wiring {
         items: backend.items(&resources.table),
         linkage: backend.blobs(&bucket),
@@ -135,6 +185,18 @@ async fn aws_wiring(config: &HostConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             "arn:aws:sqs:local:000000000000:{}",
             names::LINKAGE_INBOUND_QUEUE
         ),
+        attachments: backend.blobs(attachments),
+        attachments_queue: backend.queue(resources.queue_url(names::ATTACHMENTS_QUEUE)?),
+        notify_queue: backend.queue(resources.queue_url(names::NOTIFY_QUEUE)?),
+        cipher: Arc::new(FieldCipher::new(
+            keys.clone(),
+            clock.clone(),
+            CachePolicy::default(),
+        )),
+        keys,
+        mailer: backend.mailer(),
+        scanner: backend.scanner(attachments),
+        mail_from: resources.mail_from()?.to_owned(),
         clock,
         embedded: None,
         wait: Duration::from_secs(1),
@@ -143,7 +205,7 @@ async fn aws_wiring(config: &HostConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
 
 /// The merged OpenAPI document of every HTTP function.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    madoguchi_http::openapi::merged([madoguchi_forms::openapi()])
+    madoguchi_http::openapi::merged([madoguchi_forms::openapi(), madoguchi_submissions::openapi()])
 }
 
 /// Every HTTP function's router, merged, with the host's own routes.
@@ -153,9 +215,24 @@ pub fn router(wiring: &Wiring, auth: Arc<Authenticator>, dev: Option<&DevIssuer>
         auth: auth.clone(),
         clock: wiring.clock.clone(),
     });
+    let submissions = madoguchi_submissions::router(madoguchi_submissions::SubmissionsState {
+        items: wiring.items.clone(),
+        uploads: wiring.attachments.clone(),
+        notify: wiring.notify_queue.clone(),
+        mailer: wiring.mailer.clone(),
+        cipher: wiring.cipher.clone(),
+        auth: auth.clone(),
+        clock: wiring.clock.clone(),
+        ids: Arc::new(UuidV7Gen),
+        settings: Arc::new(madoguchi_submissions::Settings {
+            mail_from: wiring.mail_from.clone(),
+            ..Default::default()
+        }),
+    });
     let doc = Arc::new(openapi());
     let mut app = Router::new()
         .merge(forms)
+        .merge(submissions)
         .merge(madoguchi_http::ops_routes())
         .route(
             "/openapi.json",
@@ -175,7 +252,14 @@ pub fn router(wiring: &Wiring, auth: Arc<Authenticator>, dev: Option<&DevIssuer>
         );
     }
     if let Some(embedded) = &wiring.embedded {
-        app = app.merge(blobs_http::routes(embedded.clone()));
+        // Uploads to the attachments bucket notify its check queue, as the S3 bucket
+        // notification does in AWS.
+        let notifier = blobs_http::QueueNotifier::new()
+            .bucket(names::ATTACHMENTS_BUCKET, wiring.attachments_queue.clone());
+        app = app.merge(blobs_http::routes_with_notifier(
+            embedded.clone(),
+            Some(Arc::new(notifier)),
+        ));
     }
     madoguchi_http::common_layers(app)
 }
@@ -216,6 +300,48 @@ pub async fn serve(config: HostConfig, stop: CancellationToken) -> anyhow::Resul
     tasks.spawn(consumers::run_consumer(
         names::LINKAGE_INBOUND_QUEUE.to_owned(),
         wiring.inbound_queue.clone(),
+        Arc::new(handler),
+        RedeliveryPolicy::default(),
+        wiring.wait,
+        stop.clone(),
+    ));
+    let attachments_state = madoguchi_attachments::AttachmentsState {
+        items: wiring.items.clone(),
+        blobs: wiring.attachments.clone(),
+        scanner: wiring.scanner.clone(),
+        clock: wiring.clock.clone(),
+    };
+    let handler = consumers::LambdaSqsHandler::new(
+        &format!("arn:madoguchi:local:{}", names::ATTACHMENTS_QUEUE),
+        move |event| {
+            let state = attachments_state.clone();
+            async move { madoguchi_attachments::handle(&state, event).await }
+        },
+    );
+    tasks.spawn(consumers::run_consumer(
+        names::ATTACHMENTS_QUEUE.to_owned(),
+        wiring.attachments_queue.clone(),
+        Arc::new(handler),
+        RedeliveryPolicy::default(),
+        wiring.wait,
+        stop.clone(),
+    ));
+    let notify_state = madoguchi_notify::NotifyState {
+        items: wiring.items.clone(),
+        mailer: wiring.mailer.clone(),
+        clock: wiring.clock.clone(),
+        mail_from: wiring.mail_from.clone(),
+    };
+    let handler = consumers::LambdaSqsHandler::new(
+        &format!("arn:madoguchi:local:{}", names::NOTIFY_QUEUE),
+        move |event| {
+            let state = notify_state.clone();
+            async move { madoguchi_notify::handle(&state, event).await }
+        },
+    );
+    tasks.spawn(consumers::run_consumer(
+        names::NOTIFY_QUEUE.to_owned(),
+        wiring.notify_queue.clone(),
         Arc::new(handler),
         RedeliveryPolicy::default(),
         wiring.wait,

@@ -74,6 +74,9 @@ enum Command {
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: i64,
+        /// Mail address claim (receipt mail goes there).
+        #[arg(long)]
+        email: Option<String>,
         #[arg(long, default_value = "./var", env = "MADOGUCHI_DATA_DIR")]
         data_dir: PathBuf,
     },
@@ -121,6 +124,7 @@ fn main() -> anyhow::Result<()> {
             sub,
             depts,
             ttl,
+            email,
             data_dir,
         } => {
             let tenant = TenantId::parse(&tenant).map_err(|_| {
@@ -138,6 +142,7 @@ fn main() -> anyhow::Result<()> {
                 depts,
                 ttl_seconds: ttl,
                 now: jiff::Timestamp::now().as_second(),
+                email,
             });
             println!("{token}");
             Ok(())

@@ -2,178 +2,18 @@
 //! over HTTP like the SPA would, on the embedded adapters and on the AWS adapters against
 //! moto. The same test bodies run on both.
 
-use std::path::PathBuf;
-use std::process::Stdio;
+mod common;
+
 use std::time::Duration;
 
-use madoguchi_ports::{ItemStore, QueryRequest, SortKeyCondition};
-use tokio::process::{Child, Command};
+use madoguchi_ports::{QueryRequest, SortKeyCondition};
 
-const TENANT: &str = "272060";
-
-struct Host {
-    child: Child,
-    /// Everything the host logged (JSON lines on stdout).
-    logs: std::sync::Arc<std::sync::Mutex<String>>,
-    base: String,
-    data_dir: PathBuf,
-    _dir: tempfile::TempDir,
-    endpoint: Option<String>,
-}
-
-/// A prefix per test run, so runs sharing one moto server never see each other's data.
-fn aws_prefix(data_dir: &std::path::Path) -> String {
-    let tag: String = data_dir
-        .parent()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().to_lowercase())
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    format!("e2e-{tag}")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Host {
-    async fn start(endpoint: Option<String>) -> Host {
-        let dir = tempfile::tempdir().unwrap();
-        let data_dir = dir.path().join("var");
-        let port = free_port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_madoguchi"));
-        cmd.arg("serve")
-            .arg("--addr")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .arg("--tenant")
-            .arg(TENANT)
-            .arg("--inbox-interval-ms")
-            .arg("100")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        if let Some(ep) = &endpoint {
-            cmd.arg("--backend")
-                .arg("aws")
-                .arg("--endpoint")
-                .arg(ep)
-                .arg("--aws-prefix")
-                .arg(aws_prefix(&data_dir));
-            cmd.env("AWS_ACCESS_KEY_ID", "testing")
-                .env("AWS_SECRET_ACCESS_KEY", "testing")
-                .env("AWS_REGION", "ap-northeast-1");
-        }
-        let mut child = cmd.spawn().expect("spawn madoguchi");
-        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let stdout = child.stdout.take().unwrap();
-        let sink = logs.clone();
-        tokio::spawn(async move {
-            use tokio::io::AsyncBufReadExt;
-            let mut lines = tokio::io::BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let host = Host {
-            child,
-            logs,
-            base: format!("http://127.0.0.1:{port}"),
-            data_dir,
-            _dir: dir,
-            endpoint,
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(r) = client.get(format!("{}/healthz", host.base)).send().await
-                && r.status().is_success()
-            {
-                return host;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("madoguchi did not answer /healthz within 15 s");
-    }
-
-    fn token(&self, role: &str, tenant: &str, ttl: i64) -> String {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
-            .args([
-                "dev-token",
-                "--role",
-                role,
-                "--tenant",
-                tenant,
-                "--sub",
-                "e2e",
-                "--dept",
-                "shimin",
-            ])
-            .arg(format!("--ttl={ttl}"))
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-
-    /// A second handle on the host's item store (SQLite allows a concurrent reader in WAL
-    /// mode; moto is a server).
-    async fn items(&self) -> std::sync::Arc<dyn ItemStore> {
-        let clock = std::sync::Arc::new(madoguchi_ports::SystemClock);
-        match &self.endpoint {
-            None => madoguchi_embedded::EmbeddedBackend::open(&self.data_dir, &self.base, clock)
-                .unwrap()
-                .items(),
-            Some(ep) => madoguchi_aws::AwsBackend::local(ep, clock)
-                .await
-                .items(&aws_prefix(&self.data_dir)),
-        }
-    }
-
-    async fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().unwrap() as i32;
-        // SAFETY-free: kill(1) via the command line keeps the test free of libc.
-        let status = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        tokio::time::timeout(Duration::from_secs(15), self.child.wait())
-            .await
-            .expect("madoguchi did not stop within 15 s of SIGTERM")
-            .unwrap()
-    }
-}
-
-async fn problem(res: reqwest::Response, status: u16) -> serde_json::Value {
-    assert_eq!(res.status().as_u16(), status);
-    assert_eq!(res.headers()["content-type"], "application/problem+json");
-    let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["status"], status);
-    assert!(body["type"].as_str().unwrap().starts_with("https://"));
-    body
-}
+use common::*;
 
 fn form(title: &str) -> serde_json::Value {
     serde_json::json!({
         "title": title,
-        "fields": [
+        "items": [
             {"id": "name", "type": "name", "label": "氏名", "required": true},
             {"id": "birth_date", "type": "date", "label": "生年月日", "required": true, "help": "和暦でも入力できます"}
         ]
@@ -196,7 +36,8 @@ async fn health_and_openapi(host: &Host) {
         .json()
         .await
         .unwrap();
-    assert!(doc["paths"]["/v1/tenants/{tenant}/forms/{slug}"]["put"].is_object());
+    assert!(doc["paths"]["/v1/tenants/{tenant}/manage/forms/{slug}"]["put"].is_object());
+    assert!(doc["paths"]["/v1/tenants/{tenant}/forms/{slug}/applications"]["post"].is_object());
 }
 
 async fn tokens_are_checked(host: &Host) -> String {
@@ -239,14 +80,18 @@ async fn tokens_are_checked(host: &Host) -> String {
     good
 }
 
-async fn put(
+async fn send(
     c: &reqwest::Client,
+    method: reqwest::Method,
     url: &str,
     token: &str,
     if_match: Option<u64>,
-    body: serde_json::Value,
+    body: Option<serde_json::Value>,
 ) -> reqwest::Response {
-    let mut req = c.put(url).bearer_auth(token).json(&body);
+    let mut req = c.request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
     if let Some(v) = if_match {
         req = req.header("if-match", format!("\"{v}\""));
     }
@@ -254,26 +99,51 @@ async fn put(
 }
 
 async fn forms_publish_and_read(host: &Host) {
+    use reqwest::Method;
     let c = reqwest::Client::new();
-    let url = format!("{}/v1/tenants/{TENANT}/forms/juminhyo", host.base);
+    let public = format!("{}/v1/tenants/{TENANT}/forms/juminhyo", host.base);
+    let manage = format!("{}/v1/tenants/{TENANT}/manage/forms", host.base);
+    let one = format!("{manage}/juminhyo");
     let staff = host.token("staff", TENANT, 600);
     let citizen = host.token("citizen", TENANT, 600);
     let other_tenant = host.token("staff", "131016", 600);
+    let create = |title: &str| serde_json::json!({"slug": "juminhyo", "definition": form(title)});
 
-    problem(c.get(&url).send().await.unwrap(), 404).await;
-    problem(put(&c, &url, &citizen, None, form("住民票")).await, 403).await;
+    problem(c.get(&public).send().await.unwrap(), 404).await;
     problem(
-        put(&c, &url, &other_tenant, None, form("住民票")).await,
+        send(
+            &c,
+            Method::POST,
+            &manage,
+            &citizen,
+            None,
+            Some(create("住民票")),
+        )
+        .await,
+        403,
+    )
+    .await;
+    problem(
+        send(
+            &c,
+            Method::POST,
+            &manage,
+            &other_tenant,
+            None,
+            Some(create("住民票")),
+        )
+        .await,
         403,
     )
     .await;
     let bad = problem(
-        put(
+        send(
             &c,
-            &url,
+            Method::POST,
+            &manage,
             &staff,
             None,
-            serde_json::json!({"title": "", "fields": []}),
+            Some(serde_json::json!({"slug": "juminhyo", "definition": {"title": "", "items": []}})),
         )
         .await,
         422,
@@ -285,21 +155,79 @@ async fn forms_publish_and_read(host: &Host) {
         .iter()
         .map(|e| e["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, ["title", "fields"]);
+    assert_eq!(fields, ["definition.title", "definition.items"]);
 
-    let res = put(&c, &url, &staff, None, form("住民票の写し")).await;
+    let res = send(
+        &c,
+        Method::POST,
+        &manage,
+        &staff,
+        None,
+        Some(create("住民票の写し")),
+    )
+    .await;
     assert_eq!(res.status().as_u16(), 201);
-    problem(put(&c, &url, &staff, None, form("again")).await, 409).await;
-    let res = put(&c, &url, &staff, Some(1), form("住民票の写しの交付")).await;
+    problem(
+        send(
+            &c,
+            Method::POST,
+            &manage,
+            &staff,
+            None,
+            Some(create("again")),
+        )
+        .await,
+        409,
+    )
+    .await;
+    // Nothing is public before publication.
+    problem(c.get(&public).send().await.unwrap(), 404).await;
+    let res = send(
+        &c,
+        Method::POST,
+        &format!("{one}/publish"),
+        &staff,
+        Some(1),
+        None,
+    )
+    .await;
     assert_eq!(res.status().as_u16(), 200);
-    // A second editor still holding version 1 loses, visibly.
-    problem(put(&c, &url, &staff, Some(1), form("stale")).await, 409).await;
+    let res = send(
+        &c,
+        Method::PUT,
+        &one,
+        &staff,
+        Some(2),
+        Some(form("住民票の写しの交付")),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
+    // A second editor still holding version 2 loses, visibly.
+    problem(
+        send(&c, Method::PUT, &one, &staff, Some(2), Some(form("stale"))).await,
+        409,
+    )
+    .await;
+    // The edit is not public until published.
+    let body: serde_json::Value = c.get(&public).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["definition"]["title"], "住民票の写し");
+    let res = send(
+        &c,
+        Method::POST,
+        &format!("{one}/publish"),
+        &staff,
+        Some(3),
+        None,
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
 
-    let res = c.get(&url).send().await.unwrap();
+    let res = c.get(&public).send().await.unwrap();
     assert_eq!(res.headers()["etag"], "\"2\"");
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["definition"]["title"], "住民票の写しの交付");
     assert_eq!(body["version"], 2);
+    assert_eq!(body["state"], "published");
     // Both versions stay readable for applications made against them.
     let versions = host
         .items()
@@ -311,6 +239,49 @@ async fn forms_publish_and_read(host: &Host) {
         .await
         .unwrap();
     assert_eq!(versions.items.len(), 2);
+    let list: serde_json::Value = send(&c, Method::GET, &manage, &staff, None, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["forms"][0]["slug"], "juminhyo");
+    // Close: still readable, marked closed; archive: gone for citizens.
+    let res = send(
+        &c,
+        Method::POST,
+        &format!("{one}/close"),
+        &staff,
+        Some(4),
+        None,
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let body: serde_json::Value = c.get(&public).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["state"], "closed");
+    let res = send(
+        &c,
+        Method::POST,
+        &format!("{one}/archive"),
+        &staff,
+        Some(5),
+        None,
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
+    problem(c.get(&public).send().await.unwrap(), 404).await;
+    let v1: serde_json::Value = send(
+        &c,
+        Method::GET,
+        &format!("{one}/versions/1"),
+        &staff,
+        None,
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v1["definition"]["title"], "住民票の写し");
 }
 
 async fn inbox_files_arrive_once(host: &Host) {
@@ -393,7 +364,7 @@ async fn embedded_presigned_urls_are_served() {
         std::sync::Arc::new(madoguchi_ports::SystemClock),
     )
     .unwrap();
-    let blobs = backend.blobs("attachments");
+    let blobs = backend.blobs("scratch");
     use madoguchi_ports::{BlobStore, PresignMethod};
     let key = format!("{TENANT}/applications/a1/証明書.pdf");
     let put = blobs

@@ -40,6 +40,10 @@ pub struct Principal {
     pub depts: Vec<String>,
     /// Token expiry, epoch seconds.
     pub expires_at: i64,
+    /// The verified mail address, when the token carries one (Cognito ID tokens do; an
+    /// address the pool marks unverified is dropped). Receipt mail goes there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// Which principals an issuer may produce.
@@ -143,6 +147,11 @@ struct RawClaims {
     cognito_depts: Option<String>,
     #[serde(default)]
     depts: Vec<String>,
+    #[serde(default)]
+    email: Option<String>,
+    /// Cognito sends a boolean; some issuers send the string "true".
+    #[serde(default)]
+    email_verified: Option<serde_json::Value>,
 }
 
 pub struct Authenticator {
@@ -310,12 +319,22 @@ fn map_claims(issuer: &TrustedIssuer, c: RawClaims) -> Result<Principal, AuthErr
     if role == Role::Citizen {
         depts.clear();
     }
+    let verified = match &c.email_verified {
+        None => true,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(s)) => s == "true",
+        Some(_) => false,
+    };
+    let email = c.email.filter(|e| {
+        verified && e.contains('@') && e.len() <= 254 && !e.chars().any(char::is_control)
+    });
     Ok(Principal {
         sub,
         tenant,
         role,
         depts,
         expires_at: c.exp.ok_or(AuthError::Claims("exp"))?,
+        email,
     })
 }
 

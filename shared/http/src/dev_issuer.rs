@@ -48,6 +48,8 @@ pub struct DevTokenRequest {
     /// (useful in tests).
     pub ttl_seconds: i64,
     pub now: i64,
+    /// Mail address claim (`email`), as a Cognito ID token would carry it.
+    pub email: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -60,6 +62,8 @@ struct DevClaims<'a> {
     depts: &'a [String],
     iat: i64,
     exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
 }
 
 impl DevIssuer {
@@ -148,6 +152,7 @@ impl DevIssuer {
             depts: &req.depts,
             iat: req.now,
             exp: req.now + req.ttl_seconds,
+            email: req.email.as_deref(),
         };
         jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(&self.pkcs8))
             .expect("Ed25519 signing does not fail for a valid key")

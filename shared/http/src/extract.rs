@@ -95,6 +95,15 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             detail: Some("Content-Type: application/json が必要です。".to_owned()),
             errors: vec![],
         }),
+        other if other.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(Problem {
+                type_uri: "https://madoguchi.jp/problems/payload-too-large".to_owned(),
+                title: "送信された内容が大きすぎます。".to_owned(),
+                status: 413,
+                detail: Some("入力内容を短くして、もう一度送信してください。".to_owned()),
+                errors: vec![],
+            })
+        }
         _ => ApiError::new(Problem {
             type_uri: "https://madoguchi.jp/problems/malformed-request".to_owned(),
             title: "送信された内容を読み取れませんでした。".to_owned(),

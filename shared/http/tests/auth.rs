@@ -19,6 +19,7 @@ fn request(role: Role, ttl: i64) -> DevTokenRequest {
         depts: vec!["shimin".into()],
         ttl_seconds: ttl,
         now: now(),
+        email: None,
     }
 }
 

@@ -11,6 +11,9 @@
 //!   continuing after `start_after`.
 //! - `presign` returns a URL that lets a client without credentials `PUT` or `GET` exactly that
 //!   key until `expires_in` passes. Embedded URLs are HMAC-signed and served by the local host.
+//! - `presign_post` returns a browser upload form for one key with a size range (S3's POST
+//!   policy; embedded: an HMAC-signed policy served by the local host). See
+//!   [`BlobStore::presign_post`] for the whole contract.
 //! - Keys are `/`-separated, never start with `/`, never contain `..`; adapters refuse others.
 
 use std::pin::Pin;
@@ -45,6 +48,109 @@ pub struct Presigned {
     pub method: PresignMethod,
     /// Headers the client must send as they are (e.g. the content type that was signed).
     pub headers: Vec<(String, String)>,
+}
+
+/// Longest lifetime of a presigned URL or upload policy (S3's limit for SigV4 presigned URLs;
+/// both adapter sets refuse longer ones).
+pub const MAX_PRESIGN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Largest `max_bytes` of an [`UploadPolicy`]: S3's limit for one POST upload (5 GiB).
+pub const MAX_POST_UPLOAD_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Name of the form part that carries the file in a presigned POST upload. It comes after
+/// every field of [`PresignedPost::fields`]; anything after it is ignored.
+pub const UPLOAD_FILE_FIELD: &str = "file";
+
+/// What a presigned POST upload may store: exactly `key`, a body of `min_bytes..=max_bytes`
+/// bytes, until `expires_in` from now, and (when set) with exactly this content type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadPolicy {
+    pub key: String,
+    /// Smallest body accepted (inclusive). `1` refuses empty files.
+    pub min_bytes: u64,
+    /// Largest body accepted (inclusive), at most [`MAX_POST_UPLOAD_BYTES`].
+    pub max_bytes: u64,
+    /// How long the form stays usable: 1 second to [`MAX_PRESIGN_LIFETIME`].
+    pub expires_in: Duration,
+    /// When set, the form carries a `Content-Type` field with this value, the client may not
+    /// change it, and the stored object has it.
+    pub content_type: Option<String>,
+}
+
+impl UploadPolicy {
+    pub fn new(
+        key: impl Into<String>,
+        min_bytes: u64,
+        max_bytes: u64,
+        expires_in: Duration,
+    ) -> Self {
+        Self {
+            key: key.into(),
+            min_bytes,
+            max_bytes,
+            expires_in,
+            content_type: None,
+        }
+    }
+
+    pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// Checks the policy against the contract's rules; adapters call it before signing.
+    pub fn check(&self) -> PortResult<()> {
+        check_key(&self.key)?;
+        if self.min_bytes > self.max_bytes || self.max_bytes > MAX_POST_UPLOAD_BYTES {
+            return Err(PortError::Invalid(
+                "upload size range must be min <= max <= 5 GiB".into(),
+            ));
+        }
+        if self.expires_in.is_zero() || self.expires_in > MAX_PRESIGN_LIFETIME {
+            return Err(PortError::Invalid(
+                "upload policy lifetime is 1 second to 7 days".into(),
+            ));
+        }
+        if let Some(ct) = &self.content_type
+            && (ct.is_empty()
+                || ct.len() > 255
+                || !ct.bytes().all(|b| b.is_ascii_graphic() || b == b' '))
+        {
+            return Err(PortError::Invalid("content type not allowed".into()));
+        }
+        Ok(())
+    }
+
+    /// When a policy made at `now` expires: `now + expires_in`, rounded up to a whole second
+    /// (both adapters sign whole seconds).
+    pub fn expires_at(&self, now: jiff::Timestamp) -> jiff::Timestamp {
+        let secs = self.expires_in.as_secs() + u64::from(self.expires_in.subsec_nanos() > 0);
+        let at = now
+            .as_second()
+            .saturating_add(i64::try_from(secs).unwrap_or(i64::MAX));
+        jiff::Timestamp::from_second(at).unwrap_or(jiff::Timestamp::MAX)
+    }
+}
+
+/// A browser upload form: `POST` `multipart/form-data` to `url` with every field of `fields`,
+/// in order, then the file as the part named [`UPLOAD_FILE_FIELD`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedPost {
+    pub url: String,
+    pub fields: Vec<(String, String)>,
+    /// The form is refused after this instant. It can be earlier than asked for when the
+    /// signing credentials expire sooner (AWS temporary credentials).
+    pub expires_at: jiff::Timestamp,
+}
+
+impl PresignedPost {
+    /// The value of a field (names compare case-insensitively, as S3 does).
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Checks a blob key against the contract's rules; adapters call it before any I/O.
@@ -82,11 +188,69 @@ pub trait BlobStore: Send + Sync {
         method: PresignMethod,
         expires_in: Duration,
     ) -> PortResult<Presigned>;
+
+    /// A form that lets a browser without credentials upload one object (S3's presigned POST).
+    ///
+    /// # Contract
+    /// - The client sends `POST` `multipart/form-data` to `url` with every field of `fields`,
+    ///   in the given order, followed by the file as the part named [`UPLOAD_FILE_FIELD`]
+    ///   (`file`). Parts after the file are ignored.
+    /// - The object is stored under `policy.key` only: the key is signed into the form and a
+    ///   form whose `key` field was changed is refused.
+    /// - A file larger than `max_bytes` or smaller than `min_bytes` is refused and stores
+    ///   nothing (an existing object under the key stays as it was).
+    /// - After `expires_at` the form is refused. `expires_at` is `now + expires_in` rounded up
+    ///   to a second, or earlier when the signing credentials expire sooner.
+    /// - With `content_type`, the form carries a `Content-Type` field the client may not
+    ///   change, and the object is stored with that content type.
+    /// - A successful upload answers `204 No Content` (S3's default `success_action_status`).
+    ///   Like any other write, it produces an object-created notification where the bucket
+    ///   has one (S3 bucket notifications; embedded: the host's upload notifier).
+    /// - The policy is checked with [`UploadPolicy::check`]; a bad key, an empty or inverted
+    ///   size range, or a lifetime outside 1 s..=7 days is `Invalid`.
+    ///
+    /// Refusals are answered by the upload endpoint (S3: XML errors, 400/403; embedded host:
+    /// problem+json, 400/403/413), never by this call.
+    async fn presign_post(&self, policy: &UploadPolicy) -> PortResult<PresignedPost>;
 }
 
 #[cfg(test)]
 mod tests {
-    use super::check_key;
+    use super::{UploadPolicy, check_key};
+    use std::time::Duration;
+
+    #[test]
+    fn upload_policies_are_checked() {
+        let ok = UploadPolicy::new("131016/a.pdf", 1, 10, Duration::from_secs(60));
+        assert!(ok.check().is_ok());
+        assert!(
+            ok.clone()
+                .with_content_type("application/pdf")
+                .check()
+                .is_ok()
+        );
+        for bad in [
+            UploadPolicy::new("../a", 1, 10, Duration::from_secs(60)),
+            UploadPolicy::new("a", 11, 10, Duration::from_secs(60)),
+            UploadPolicy::new("a", 0, 6 * 1024 * 1024 * 1024, Duration::from_secs(60)),
+            UploadPolicy::new("a", 0, 10, Duration::ZERO),
+            UploadPolicy::new("a", 0, 10, Duration::from_secs(7 * 24 * 3600 + 1)),
+            ok.clone().with_content_type(""),
+            ok.clone().with_content_type("text/plain\r\nx: y"),
+            ok.clone().with_content_type("画像/png"),
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn expiry_rounds_up_to_a_second() {
+        let now = jiff::Timestamp::from_second(1_000).unwrap();
+        let p = UploadPolicy::new("a", 0, 1, Duration::from_millis(1_500));
+        assert_eq!(p.expires_at(now).as_second(), 1_002);
+        let p = UploadPolicy::new("a", 0, 1, Duration::from_secs(300));
+        assert_eq!(p.expires_at(now).as_second(), 1_300);
+    }
 
     #[test]
     fn keys_that_escape_or_are_empty_are_refused() {

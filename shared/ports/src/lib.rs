@@ -12,8 +12,11 @@ pub mod item;
 pub mod keys;
 pub mod mail;
 pub mod queue;
+pub mod scan;
 
-pub use blob::{BlobBody, BlobMeta, BlobStore, PresignMethod, Presigned};
+pub use blob::{
+    BlobBody, BlobMeta, BlobStore, PresignMethod, Presigned, PresignedPost, UploadPolicy,
+};
 pub use clock::{Clock, FixedClock, IdGen, SystemClock, UuidV7Gen};
 pub use error::{PortError, PortResult};
 pub use item::{
@@ -25,3 +28,4 @@ pub use queue::{
     BatchHandler, BatchOutcome, DriveReport, OutgoingMessage, Queue, ReceivedMessage,
     RedeliveryPolicy, drive_once,
 };
+pub use scan::{MalwareScanner, NotScannedScanner, ScanVerdict};

@@ -1,0 +1,187 @@
+//! Record types as stored in `Item::data` (JSON). Personal data that must be encrypted arrives
+//! here already sealed (`madoguchi-fieldcrypt`): a sealed value is an object
+//! `{"sealed": {...}, "masked": "********1234"}` in place of the plain answer.
+
+use std::collections::BTreeMap;
+
+use madoguchi_domain::form::FormDefinition;
+use madoguchi_domain::ids::{ApplicationId, AttachmentId};
+use serde::{Deserialize, Serialize};
+
+/// Lifecycle of a form (様式).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FormState {
+    /// Being built; never published.
+    Draft,
+    /// Published and taking applications (within its publish window).
+    Published,
+    /// Published versions stay readable, new drafts and submissions are refused.
+    Closed,
+    /// Hidden from citizens; kept for the applications made against it.
+    Archived,
+}
+
+/// `META`: the staff's working copy of a form and its state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FormMeta {
+    pub slug: String,
+    pub state: FormState,
+    pub definition: FormDefinition,
+    /// The latest published version, if any.
+    pub published_version: Option<u64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `CURRENT` and `V#n`: a published version as citizens see it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublishedForm {
+    pub tenant: String,
+    pub slug: String,
+    pub version: u64,
+    pub published_at: String,
+    /// `published` or `closed` (`archived` is never served).
+    pub state: FormState,
+    pub definition: FormDefinition,
+}
+
+/// A citizen's draft (下書き) of one form: raw answers, sealed where sensitive.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DraftRecord {
+    /// Becomes the application id on submission; attachments are filed under it.
+    pub draft_id: ApplicationId,
+    pub slug: String,
+    pub form_version: u64,
+    pub answers: serde_json::Map<String, serde_json::Value>,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentStatus {
+    /// Upload URL issued; the file has not arrived or not been checked yet.
+    Pending,
+    Accepted,
+    Refused,
+}
+
+/// Why an attachment was refused (stable codes; messages are the function's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalReason {
+    TooLarge,
+    Empty,
+    ContentMismatch,
+    ExtensionNotAllowed,
+    TotalExceeded,
+    Malware,
+    Unreadable,
+}
+
+/// One attachment (添付ファイル) of a draft.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttachmentRecord {
+    pub id: AttachmentId,
+    pub draft_id: ApplicationId,
+    pub slug: String,
+    pub field: String,
+    /// Sanitised display name.
+    pub file_name: String,
+    pub extension: String,
+    pub declared_size: u64,
+    /// Limits copied from the form version at upload time, so the checker needs no form.
+    pub max_bytes: u64,
+    pub max_total_bytes: u64,
+    pub status: AttachmentStatus,
+    pub reason: Option<RefusalReason>,
+    /// Size of the object that really arrived.
+    pub size: Option<u64>,
+    /// Malware scan result at check time: `not_scanned`, `pending`, `clean`.
+    pub scan: Option<String>,
+    pub object_key: String,
+    pub created_at: String,
+    pub checked_at: Option<String>,
+}
+
+/// A submitted application (申請).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplicationRecord {
+    pub id: ApplicationId,
+    pub tenant: String,
+    /// 受付番号.
+    pub receipt: String,
+    pub slug: String,
+    pub form_title: String,
+    pub form_version: u64,
+    pub owner: String,
+    pub status: ApplicationStatus,
+    pub submitted_at: String,
+    /// Normalised answers of the visible fields; sensitive ones sealed.
+    pub answers: BTreeMap<String, serde_json::Value>,
+    /// Display rows as confirmed by the citizen (sensitive values masked).
+    pub summary: Vec<DisplayRow>,
+    pub attachments: Vec<AttachmentRef>,
+    /// Address for notices (the verified address, or the account's).
+    pub email: Option<String>,
+    /// Blind indexes of sensitive fields, for matching without decrypting.
+    pub blind_indexes: BTreeMap<String, String>,
+    /// Events the form mails the applicant about.
+    pub notify: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationStatus {
+    /// 受付
+    Received,
+    /// 審査中
+    InReview,
+    /// 差戻
+    Returned,
+    /// 保留
+    OnHold,
+    /// 完了
+    Completed,
+    /// 却下
+    Rejected,
+    /// 取下げ
+    Withdrawn,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisplayRow {
+    pub field: String,
+    pub label: String,
+    pub display: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttachmentRef {
+    pub id: AttachmentId,
+    pub field: String,
+    pub file_name: String,
+    pub size: u64,
+    pub scan: Option<String>,
+}
+
+/// The citizen's history entry, in the owner partition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub id: ApplicationId,
+    pub receipt: String,
+    pub slug: String,
+    pub form_title: String,
+    pub status: ApplicationStatus,
+    pub submitted_at: String,
+}
+
+/// A message on the `notify` queue: ids only, never personal data; the consumer reads the
+/// record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyMessage {
+    pub tenant: String,
+    pub application: ApplicationId,
+    /// `received`, `status_changed`, …
+    pub event: String,
+}
