@@ -15,7 +15,7 @@ LAMBDA_DIR  := target/lambda
 
 TENANT_CONFIG ?= infra/config/$(TENANT).json
 
-.PHONY: help dev test lint fmt openapi bench package venv package-tools infra-deps infra-test deploy clean
+.PHONY: help dev test lint fmt openapi bench fuzz package venv package-tools infra-deps infra-test deploy clean
 
 help: ## List the jobs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -60,13 +60,26 @@ test: venv infra-deps lint ## Install what the tests need and run every test (bo
 openapi: ## Regenerate docs/openapi.json from the handlers
 	$(CARGO) run --quiet -p madoguchi-host --bin madoguchi -- openapi > docs/openapi.json
 
-bench: ## Cold start of every function vs. a hello-world lambda_runtime binary (release builds)
-	$(CARGO) build --release -p madoguchi-coldstart -p madoguchi-forms -p madoguchi-linkage-inbound --bins
+bench: venv ## Cold start of every function vs. a hello-world lambda_runtime binary; the submission path (p50/p99, KMS requests per 1,000)
+	$(CARGO) build --release -p madoguchi-coldstart -p madoguchi-forms -p madoguchi-submissions \
+	  -p madoguchi-attachments -p madoguchi-notify -p madoguchi-linkage-inbound --bins
 	target/release/coldstart --baseline target/release/hello-lambda \
 	  --function forms=target/release/forms:events/forms/healthz.json \
+	  --function submissions=target/release/submissions:events/forms/healthz.json \
+	  --function attachments=target/release/attachments:events/linkage-inbound/s3-test-event.json \
+	  --function notify=target/release/notify:events/linkage-inbound/s3-test-event.json \
 	  --function linkage-inbound=target/release/linkage-inbound:events/linkage-inbound/s3-test-event.json \
 	  --env MADOGUCHI_TABLE=madoguchi --env MADOGUCHI_TENANT=$(TENANT) \
+	  --env MADOGUCHI_BUCKET_ATTACHMENTS=madoguchi-attachments \
+	  --env MADOGUCHI_QUEUE_NOTIFY_URL=https://sqs.ap-northeast-1.amazonaws.com/000000000000/notify \
+	  --env MADOGUCHI_DATA_KEY_ID=alias/madoguchi-data --env MADOGUCHI_MAC_KEY_ID=alias/madoguchi-mac \
+	  --env MADOGUCHI_MAIL_FROM=no-reply@example.lg.jp \
 	  --runs 30 --target 1.5 --json target/coldstart.json
+	$(CARGO) bench -p madoguchi-submissions --bench submit
+
+fuzz: ## Fuzz the form and answer validators for 60 s each (needs a nightly toolchain and cargo-fuzz)
+	cd fuzz && cargo +nightly fuzz run definition seeds/definition -- -max_total_time=60
+	cd fuzz && cargo +nightly fuzz run submission_validator seeds/submission_validator -- -max_total_time=60
 
 $(VENV)/.package-stamp: requirements-package.txt $(VENV)/.stamp
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-package.txt

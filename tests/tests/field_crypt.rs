@@ -367,4 +367,30 @@ async fn measure_kms_requests() {
         burst,
         BTreeMap::from([("TrentService.GenerateDataKey".to_owned(), 1)])
     );
+
+    // 4. 100 concurrent blind indexes for that tenant on the adapter's cold MAC cache: one
+    //    GenerateMac (the adapter derives each context's subkey once, whoever asks first).
+    let before = proxy.counts();
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let fc = fc.clone();
+            tokio::spawn(async move {
+                fc.blind_index(&other, "my_number", my_number(i).as_bytes())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let burst = kms_delta(&before, &proxy.counts());
+    eprintln!(
+        "fieldcrypt KMS requests: 100 concurrent blind indexes on a cold cache: {} {burst:?}",
+        total(&burst)
+    );
+    assert_eq!(
+        burst,
+        BTreeMap::from([("TrentService.GenerateMac".to_owned(), 1)])
+    );
 }

@@ -16,7 +16,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, Path, State};
+use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,7 +30,7 @@ use madoguchi_domain::form::{FormDefinition, parse_definition, validate_definiti
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_http::auth::Role;
 use madoguchi_http::{
-    ApiError, ApiJson, Authenticated, Authenticator, Principal, tenant_from_path,
+    ApiError, ApiJson, ApiPath, Authenticated, Authenticator, Principal, tenant_from_path,
 };
 use madoguchi_ports::{
     Clock, Condition, Index, Item, ItemStore, Key, PortError, QueryRequest, TxOp,
@@ -301,7 +301,7 @@ fn meta_item(tenant: &TenantId, meta: &FormMeta, version: u64) -> Item {
 )]
 async fn get_published(
     State(state): State<FormsState>,
-    Path((tenant, slug)): Path<(String, String)>,
+    ApiPath((tenant, slug)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
     slug_or_404(&slug)?;
@@ -336,7 +336,7 @@ async fn get_published(
 async fn list_forms(
     State(state): State<FormsState>,
     Authenticated(principal): Authenticated,
-    Path(tenant): Path<String>,
+    ApiPath(tenant): ApiPath<String>,
 ) -> Result<Json<FormList>, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
     require_staff(&principal, &tenant)?;
@@ -392,7 +392,7 @@ async fn list_forms(
 async fn create_form(
     State(state): State<FormsState>,
     Authenticated(principal): Authenticated,
-    Path(tenant): Path<String>,
+    ApiPath(tenant): ApiPath<String>,
     ApiJson(body): ApiJson<CreateForm>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
@@ -454,7 +454,7 @@ async fn create_form(
 async fn get_working(
     State(state): State<FormsState>,
     Authenticated(principal): Authenticated,
-    Path((tenant, slug)): Path<(String, String)>,
+    ApiPath((tenant, slug)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
     require_staff(&principal, &tenant)?;
@@ -488,7 +488,7 @@ async fn get_working(
 async fn put_working(
     State(state): State<FormsState>,
     Authenticated(principal): Authenticated,
-    Path((tenant, slug)): Path<(String, String)>,
+    ApiPath((tenant, slug)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
@@ -548,7 +548,7 @@ fn archived() -> ApiError {
 async fn publish(
     State(state): State<FormsState>,
     Authenticated(principal): Authenticated,
-    Path((tenant, slug)): Path<(String, String)>,
+    ApiPath((tenant, slug)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
@@ -689,7 +689,7 @@ async fn set_state(
 async fn close(
     State(state): State<FormsState>,
     Authenticated(principal): Authenticated,
-    Path((tenant, slug)): Path<(String, String)>,
+    ApiPath((tenant, slug)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
@@ -722,7 +722,7 @@ async fn close(
 async fn archive(
     State(state): State<FormsState>,
     Authenticated(principal): Authenticated,
-    Path((tenant, slug)): Path<(String, String)>,
+    ApiPath((tenant, slug)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
@@ -753,7 +753,7 @@ async fn archive(
 async fn get_version(
     State(state): State<FormsState>,
     Authenticated(principal): Authenticated,
-    Path((tenant, slug, version)): Path<(String, String, String)>,
+    ApiPath((tenant, slug, version)): ApiPath<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
     require_staff(&principal, &tenant)?;

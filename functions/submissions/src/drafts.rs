@@ -354,6 +354,8 @@ pub async fn delete_draft(
     ApiPath((tenant, slug)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     tenant_from_path(&tenant)?;
+    let form = published_form(&state, &citizen.tenant, &slug).await?;
+    may_use_form(&citizen, &slug, form.definition.access)?;
     state
         .items
         .delete(
@@ -385,14 +387,52 @@ pub async fn confirm(
     ApiPath((_tenant, slug)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<DraftBody>,
 ) -> Result<Json<ConfirmResult>, ApiError> {
+    let checked = check_submission(&state, &citizen, &slug, body).await?;
+    let mut all = checked.checked.errors;
+    all.extend(checked.attachment_errors);
+    Ok(Json(ConfirmResult {
+        valid: all.is_empty(),
+        errors: all,
+        summary: checked
+            .checked
+            .summary
+            .into_iter()
+            .map(|r| Row {
+                field: r.field,
+                label: r.label,
+                display: r.display,
+            })
+            .collect(),
+    }))
+}
+
+/// What confirm and submit both decide about a set of answers.
+pub(crate) struct CheckedSubmission {
+    pub form: PublishedForm,
+    /// The draft's id, which becomes the application id (none if the citizen kept no draft).
+    pub draft_id: Option<ApplicationId>,
+    pub checked: Checked,
+    pub attachment_errors: Vec<FieldError>,
+    pub attachments: Vec<AttachmentRecord>,
+}
+
+/// The form must take applications, allow this way in and be the version the answers were
+/// made against; masked 個人番号 are taken from the draft; every answer and attachment is
+/// checked.
+pub(crate) async fn check_submission(
+    state: &SubmissionsState,
+    citizen: &Citizen,
+    slug: &str,
+    body: DraftBody,
+) -> Result<CheckedSubmission, ApiError> {
     let tenant = citizen.tenant;
-    let form = open_form(&state, &tenant, &slug).await?;
-    may_use_form(&citizen, &slug, form.definition.access)?;
+    let form = open_form(state, &tenant, slug).await?;
+    may_use_form(citizen, slug, form.definition.access)?;
     check_version(&form, body.form_version)?;
-    let draft = load_draft(&state, &tenant, &citizen.owner, &slug).await?;
+    let draft = load_draft(state, &tenant, &citizen.owner, slug).await?;
     let mut answers = body.answers;
     unmask(
-        &state,
+        state,
         &tenant,
         &form,
         draft.as_ref().map(|(d, _)| d),
@@ -405,23 +445,15 @@ pub async fn confirm(
         madoguchi_domain::today_in_tokyo(state.clock.now()),
     );
     let draft_id = draft.as_ref().map(|(d, _)| d.draft_id);
-    let (errors, _) =
-        check_attachments(&state, &tenant, &form, draft_id.as_ref(), &checked).await?;
-    let mut all = checked.errors;
-    all.extend(errors);
-    Ok(Json(ConfirmResult {
-        valid: all.is_empty(),
-        errors: all,
-        summary: checked
-            .summary
-            .into_iter()
-            .map(|r| Row {
-                field: r.field,
-                label: r.label,
-                display: r.display,
-            })
-            .collect(),
-    }))
+    let (attachment_errors, attachments) =
+        check_attachments(state, &tenant, &form, draft_id.as_ref(), &checked).await?;
+    Ok(CheckedSubmission {
+        form,
+        draft_id,
+        checked,
+        attachment_errors,
+        attachments,
+    })
 }
 
 /// Every attachment named in the answers must belong to this draft and field and have been

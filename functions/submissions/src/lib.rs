@@ -147,56 +147,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     SubmissionsApi::openapi()
 }
 
-/// Path parameters whose rejection is problem+json (axum's own answers `text/plain`): a
-/// segment that does not decode (e.g. `%ff`, not UTF-8) names nothing here, so 404.
-#[derive(Debug, Clone)]
-pub struct ApiPath<T>(pub T);
-
-impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
-where
-    T: serde::de::DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(v)| ApiPath(v))
-            .map_err(|_| DomainError::NotFound.into())
-    }
-}
-
-/// Query parameters whose rejection is problem+json (422 on `query`).
-#[derive(Debug, Clone)]
-pub struct ApiQuery<T>(pub T);
-
-impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(v)| ApiQuery(v))
-            .map_err(|_| {
-                ApiError::validation(vec![madoguchi_domain::error::FieldError::new(
-                    "query",
-                    "invalid",
-                    "ページの指定が正しくありません。最初から表示し直してください。",
-                )])
-            })
-    }
-}
+pub use madoguchi_http::{ApiPath, ApiQuery};
 
 /// A problem of this function's own kinds (type URI under the project's problem base).
 pub(crate) fn problem(status: u16, kind: &str, title: &str, detail: &str) -> ApiError {

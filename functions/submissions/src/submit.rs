@@ -21,7 +21,7 @@ use madoguchi_applications::{
     PublishedForm,
 };
 use madoguchi_domain::error::FieldError;
-use madoguchi_domain::form::{NotifyEvent, check_answers};
+use madoguchi_domain::form::NotifyEvent;
 use madoguchi_domain::ids::ApplicationId;
 use madoguchi_domain::mynumber::normalize_my_number;
 use madoguchi_domain::receipt::ReceiptNumber;
@@ -35,9 +35,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::citizen::{Citizen, may_use_form};
-use crate::drafts::{DraftBody, SealedAnswer, check_attachments, draft_key, load_draft, unmask};
-use crate::{ApiPath, SubmissionsState, check_version, internal, open_form, port_error, problem};
+use crate::citizen::Citizen;
+use crate::drafts::{CheckedSubmission, DraftBody, SealedAnswer, check_submission, draft_key};
+use crate::{ApiPath, SubmissionsState, internal, port_error, problem};
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// How long a submission's idempotency record answers retries.
@@ -122,27 +122,13 @@ pub async fn submit(
         return Ok((StatusCode::OK, Json(done)).into_response());
     }
 
-    let form = open_form(&state, &tenant, &slug).await?;
-    may_use_form(&citizen, &slug, form.definition.access)?;
-    check_version(&form, body.form_version)?;
-    let draft = load_draft(&state, &tenant, &citizen.owner, &slug).await?;
-    let mut answers = body.answers;
-    unmask(
-        &state,
-        &tenant,
-        &form,
-        draft.as_ref().map(|(d, _)| d),
-        &mut answers,
-    )
-    .await?;
-    let checked = check_answers(
-        &form.definition,
-        &answers,
-        madoguchi_domain::today_in_tokyo(state.clock.now()),
-    );
-    let draft_id = draft.as_ref().map(|(d, _)| d.draft_id);
-    let (attachment_errors, attachments) =
-        check_attachments(&state, &tenant, &form, draft_id.as_ref(), &checked).await?;
+    let CheckedSubmission {
+        form,
+        draft_id,
+        checked,
+        attachment_errors,
+        attachments,
+    } = check_submission(&state, &citizen, &slug, body).await?;
     if !checked.errors.is_empty() || !attachment_errors.is_empty() {
         // A concurrent request with the same key may have been stored since the check above,
         // deleting the draft this one needed (masked 個人番号, attachments): it is received.

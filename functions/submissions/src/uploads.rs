@@ -356,6 +356,8 @@ pub async fn attachment_status(
     ApiPath((_tenant, slug, id)): ApiPath<(String, String, String)>,
 ) -> Result<Json<AttachmentView>, ApiError> {
     let id = AttachmentId::parse(&id).map_err(|_| DomainError::NotFound)?;
+    let form = crate::published_form(&state, &citizen.tenant, &slug).await?;
+    may_use_form(&citizen, &slug, form.definition.access)?;
     let (draft, _) = load_draft(&state, &citizen.tenant, &citizen.owner, &slug)
         .await?
         .ok_or(DomainError::NotFound)?;

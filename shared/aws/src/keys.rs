@@ -31,7 +31,7 @@ use crate::error::{malformed, map_sdk};
 
 /// How long a derived per-context MAC key is kept in memory.
 pub const MAC_KEY_TTL: Duration = Duration::from_secs(15 * 60);
-/// How many contexts' MAC keys are kept at most (the cache is emptied when full).
+/// How many contexts' MAC keys are kept at most (when full: expired ones go, then the oldest).
 pub const MAC_KEY_CACHE: usize = 1024;
 const MAC_LABEL: &[u8] = b"madoguchi/blind-index/v1\n";
 /// KMS `GenerateMac` accepts at most 4096 bytes.
@@ -53,6 +53,9 @@ pub struct KmsKeys {
     data_key_id: String,
     mac_key_id: String,
     mac_keys: Mutex<HashMap<Vec<u8>, CachedKey>>,
+    /// Held while a subkey is derived, so a burst of requests on a cold cache makes one
+    /// `GenerateMac` call instead of one each (misses are rare: a few contexts per tenant).
+    deriving: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for KmsKeys {
@@ -88,6 +91,7 @@ impl KmsKeys {
             data_key_id: data_key_id.to_owned(),
             mac_key_id: mac_key_id.to_owned(),
             mac_keys: Mutex::new(HashMap::new()),
+            deriving: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -110,6 +114,11 @@ impl KmsKeys {
         if let Some(key) = self.cached_mac_key(&message) {
             return Ok(key);
         }
+        let _deriving = self.deriving.lock().await;
+        // Someone else may have derived it while we waited.
+        if let Some(key) = self.cached_mac_key(&message) {
+            return Ok(key);
+        }
         let out = self
             .client
             .generate_mac()
@@ -126,7 +135,15 @@ impl KmsKeys {
         )?;
         let mut cache = self.mac_keys.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= MAC_KEY_CACHE {
-            cache.clear();
+            cache.retain(|_, (_, at)| at.elapsed() < MAC_KEY_TTL);
+        }
+        if cache.len() >= MAC_KEY_CACHE
+            && let Some(oldest) = cache
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(k, _)| k.clone())
+        {
+            cache.remove(&oldest);
         }
         cache.insert(message, (key.clone(), Instant::now()));
         tracing::debug!(key_id = %self.mac_key_id, cached = cache.len(), "mac subkey derived");

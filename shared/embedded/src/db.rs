@@ -85,11 +85,16 @@ impl Db {
             .map_err(sql_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql_err)?;
+        // Checkpoints (copying the WAL back into the database, with an fsync) run on their
+        // own connection in the background, not inside whichever request happens to cross
+        // the WAL's size threshold: that request would wait for the disk.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(sql_err)?;
         let mut conn = conn;
         migrate(&mut conn)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        let conn = Arc::new(Mutex::new(conn));
+        spawn_checkpointer(path, Arc::downgrade(&conn));
+        Ok(Self { conn })
     }
 
     /// Runs `f` with the connection on tokio's blocking pool, so SQLite's blocking I/O and
@@ -113,6 +118,38 @@ impl Db {
     #[cfg(test)]
     pub(crate) fn with_conn<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
         f(&self.conn.lock().expect("lock"))
+    }
+}
+
+/// How often the background checkpointer copies the WAL back into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Runs passive checkpoints from a second connection until the main connection is dropped.
+/// A passive checkpoint never blocks writers: they keep appending to the WAL meanwhile.
+fn spawn_checkpointer(path: &Path, alive: std::sync::Weak<Mutex<Connection>>) {
+    let path = path.to_owned();
+    let spawned = std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            let Ok(conn) = Connection::open(&path) else {
+                tracing::warn!("checkpoint connection not opened; the WAL grows until restart");
+                return;
+            };
+            let _ = conn.busy_timeout(Duration::from_secs(1));
+            loop {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if alive.strong_count() == 0 {
+                    // The store is closed: one last full checkpoint, then stop.
+                    let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+                    return;
+                }
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(error = %e, "checkpoint skipped");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "checkpoint thread not started; the WAL grows until restart");
     }
 }
 

@@ -264,6 +264,11 @@ pub fn router(wiring: &Wiring, auth: Arc<Authenticator>, dev: Option<&DevIssuer>
     madoguchi_http::common_layers(app)
 }
 
+/// The ARN a local consumer's events carry (the handlers do not read it).
+fn local_arn(queue: &str) -> String {
+    format!("arn:madoguchi:local:{queue}")
+}
+
 pub fn keys_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("keys")
 }
@@ -288,65 +293,58 @@ pub async fn serve(config: HostConfig, stop: CancellationToken) -> anyhow::Resul
     let app = router(&wiring, auth, Some(&dev));
 
     let mut tasks = tokio::task::JoinSet::new();
-    let inbound_state = madoguchi_linkage_inbound::InboundState {
+    // Each event function's handler behind its queue, as Lambda's event source mappings do.
+    let mut consume = |name: &str, queue: Arc<dyn Queue>, handler: consumers::LambdaSqsHandler| {
+        tasks.spawn(consumers::run_consumer(
+            name.to_owned(),
+            queue,
+            Arc::new(handler),
+            RedeliveryPolicy::default(),
+            wiring.wait,
+            stop.clone(),
+        ));
+    };
+    let inbound = madoguchi_linkage_inbound::InboundState {
         items: wiring.items.clone(),
         clock: wiring.clock.clone(),
         tenant: config.tenant,
     };
-    let handler = consumers::LambdaSqsHandler::new(&wiring.inbound_queue_arn, move |event| {
-        let state = inbound_state.clone();
-        async move { madoguchi_linkage_inbound::handle(&state, event).await }
-    });
-    tasks.spawn(consumers::run_consumer(
-        names::LINKAGE_INBOUND_QUEUE.to_owned(),
+    consume(
+        names::LINKAGE_INBOUND_QUEUE,
         wiring.inbound_queue.clone(),
-        Arc::new(handler),
-        RedeliveryPolicy::default(),
-        wiring.wait,
-        stop.clone(),
-    ));
-    let attachments_state = madoguchi_attachments::AttachmentsState {
+        consumers::LambdaSqsHandler::new(&wiring.inbound_queue_arn, move |event| {
+            let state = inbound.clone();
+            async move { madoguchi_linkage_inbound::handle(&state, event).await }
+        }),
+    );
+    let attachments = madoguchi_attachments::AttachmentsState {
         items: wiring.items.clone(),
         blobs: wiring.attachments.clone(),
         scanner: wiring.scanner.clone(),
         clock: wiring.clock.clone(),
     };
-    let handler = consumers::LambdaSqsHandler::new(
-        &format!("arn:madoguchi:local:{}", names::ATTACHMENTS_QUEUE),
-        move |event| {
-            let state = attachments_state.clone();
-            async move { madoguchi_attachments::handle(&state, event).await }
-        },
-    );
-    tasks.spawn(consumers::run_consumer(
-        names::ATTACHMENTS_QUEUE.to_owned(),
+    consume(
+        names::ATTACHMENTS_QUEUE,
         wiring.attachments_queue.clone(),
-        Arc::new(handler),
-        RedeliveryPolicy::default(),
-        wiring.wait,
-        stop.clone(),
-    ));
-    let notify_state = madoguchi_notify::NotifyState {
+        consumers::LambdaSqsHandler::new(&local_arn(names::ATTACHMENTS_QUEUE), move |event| {
+            let state = attachments.clone();
+            async move { madoguchi_attachments::handle(&state, event).await }
+        }),
+    );
+    let notify = madoguchi_notify::NotifyState {
         items: wiring.items.clone(),
         mailer: wiring.mailer.clone(),
         clock: wiring.clock.clone(),
         mail_from: wiring.mail_from.clone(),
     };
-    let handler = consumers::LambdaSqsHandler::new(
-        &format!("arn:madoguchi:local:{}", names::NOTIFY_QUEUE),
-        move |event| {
-            let state = notify_state.clone();
-            async move { madoguchi_notify::handle(&state, event).await }
-        },
-    );
-    tasks.spawn(consumers::run_consumer(
-        names::NOTIFY_QUEUE.to_owned(),
+    consume(
+        names::NOTIFY_QUEUE,
         wiring.notify_queue.clone(),
-        Arc::new(handler),
-        RedeliveryPolicy::default(),
-        wiring.wait,
-        stop.clone(),
-    ));
+        consumers::LambdaSqsHandler::new(&local_arn(names::NOTIFY_QUEUE), move |event| {
+            let state = notify.clone();
+            async move { madoguchi_notify::handle(&state, event).await }
+        }),
+    );
     let inbox_dir = config.data_dir.join("inbox");
     std::fs::create_dir_all(&inbox_dir)?;
     let inbox = inbox::Inbox {

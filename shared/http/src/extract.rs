@@ -51,6 +51,57 @@ pub fn tenant_from_path(segment: &str) -> Result<TenantId, ApiError> {
     TenantId::parse(segment).map_err(|_| ApiError::from(DomainError::NotFound))
 }
 
+/// Path parameters whose rejection is problem+json (axum's own answers `text/plain`): a
+/// segment that does not decode (e.g. `%ff`, not UTF-8) names nothing here, so 404.
+#[derive(Debug, Clone)]
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|_| ApiError::from(DomainError::NotFound))
+    }
+}
+
+/// Query parameters whose rejection is problem+json (422 on `query`).
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|_| {
+                ApiError::validation(vec![FieldError::new(
+                    "query",
+                    "invalid",
+                    "指定の形式が正しくありません。最初から表示し直してください。",
+                )])
+            })
+    }
+}
+
 /// JSON body extractor whose failures are problem+json: syntax errors are 400, a body of the
 /// wrong shape is 422 with the field named when serde says which.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ pub mod problem;
 
 pub use auth::{Authenticator, Principal, Role, TrustedIssuer};
 pub use dev_issuer::DevIssuer;
-pub use extract::{ApiJson, Authenticated, tenant_from_path};
+pub use extract::{ApiJson, ApiPath, ApiQuery, Authenticated, tenant_from_path};
 pub use problem::ApiError;
 
 use axum::Router;

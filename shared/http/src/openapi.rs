@@ -3,7 +3,7 @@
 //! and that is committed as `docs/openapi.json`.
 
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,7 +21,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 )]
 struct CommonApi;
 
-/// Joins the common document with every function's document, adds the bearer scheme.
+/// Joins the common document with every function's document, adds the security schemes:
+/// `bearer` (a JWT of the citizen or staff pool) and `email_proof` (the proof of address a
+/// citizen without an account gets from a one-time mail code).
 pub fn merged(
     parts: impl IntoIterator<Item = utoipa::openapi::OpenApi>,
 ) -> utoipa::openapi::OpenApi {
@@ -38,6 +40,13 @@ pub fn merged(
                 .bearer_format("JWT")
                 .build(),
         ),
+    );
+    components.add_security_scheme(
+        "email_proof",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            "x-email-proof",
+            "proof of address from POST …/email-verifications/{id}/confirm",
+        ))),
     );
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
     doc
