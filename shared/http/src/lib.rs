@@ -74,7 +74,14 @@ pub struct Health {
     pub status: &'static str,
 }
 
-/// Routes every function carries: `/healthz`.
+/// Routes every function carries: `/healthz`, and a problem+json 404 for any path no route
+/// serves (axum's own answer is an empty body).
 pub fn ops_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/healthz", get(healthz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+}
+
+async fn not_found() -> ApiError {
+    madoguchi_domain::error::DomainError::NotFound.into()
 }

@@ -50,3 +50,18 @@ async fn without_a_configured_value_there_is_no_guard() {
     let app = common_layers_with(ops_routes(), None);
     assert_eq!(status(&app, None).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_path_no_route_serves_is_a_problem_json_404() {
+    let app = common_layers_with(ops_routes(), None);
+    let res = app
+        .oneshot(
+            Request::get("/v1/no/such/route")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+}
