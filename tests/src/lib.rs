@@ -33,7 +33,9 @@ use madoguchi_ports::{BlobStore, FixedClock, ItemStore, Keys, Mailer, Queue};
 
 pub use madoguchi_embedded;
 
+pub mod faults;
 pub mod proxy;
+pub use faults::UnavailableItemStore;
 pub use proxy::CountingProxy;
 
 /// Env var naming an already running AWS-compatible endpoint.

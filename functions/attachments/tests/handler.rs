@@ -14,8 +14,7 @@ use madoguchi_domain::ids::{ApplicationId, AttachmentId};
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_embedded::EmbeddedBackend;
 use madoguchi_ports::{
-    Clock, Condition, FixedClock, Item, ItemStore, Key, MalwareScanner, Page, PortError,
-    PortResult, QueryRequest, ScanVerdict, TxOp,
+    Clock, Condition, FixedClock, Item, ItemStore, Key, MalwareScanner, PortResult, ScanVerdict,
 };
 
 const DRAFT: &str = "01936f6e-7c1a-7cc2-9d6e-1f2a3b4c5d6e";
@@ -480,34 +479,9 @@ async fn a_later_infected_verdict_refuses_an_accepted_file() {
     assert!(!f.object_exists(&id).await);
 }
 
-/// A store that is down: reaches the retry path.
-struct Unavailable;
-
-#[async_trait]
-impl ItemStore for Unavailable {
-    async fn put(&self, _: Item, _: Condition) -> PortResult<()> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn get(&self, _: &Key) -> PortResult<Option<Item>> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn delete(&self, _: &Key, _: Condition) -> PortResult<()> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn query(&self, _: QueryRequest) -> PortResult<Page> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn transact(&self, _: Vec<TxOp>) -> PortResult<()> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn increment(&self, _: &Key, _: i64) -> PortResult<i64> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-}
-
 #[tokio::test]
 async fn a_store_failure_fails_only_the_message_that_needed_it() {
-    let f = fixture_with(None, Some(Arc::new(Unavailable)));
+    let f = fixture_with(None, Some(Arc::new(madoguchi_tests::UnavailableItemStore)));
     let id = sample_id();
     f.upload(&id, pdf(100)).await;
     let response = handle(&f.state, event_file()).await;

@@ -3,14 +3,10 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use aws_lambda_events::sqs::SqsEvent;
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_linkage_inbound::{InboundState, handle};
-use madoguchi_ports::{
-    Clock, Condition, Item, ItemStore, Key, Page, PortError, PortResult, QueryRequest, SystemClock,
-    TxOp,
-};
+use madoguchi_ports::{Clock, ItemStore, QueryRequest, SystemClock};
 
 fn event(name: &str) -> SqsEvent {
     let path = format!(
@@ -90,35 +86,10 @@ async fn bodies_that_are_not_notifications_do_not_fail_the_batch() {
     assert!(response.batch_item_failures.is_empty());
 }
 
-/// A store that is down: the only hand-written stand-in here, to reach the error path.
-struct Unavailable;
-
-#[async_trait]
-impl ItemStore for Unavailable {
-    async fn put(&self, _: Item, _: Condition) -> PortResult<()> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn get(&self, _: &Key) -> PortResult<Option<Item>> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn delete(&self, _: &Key, _: Condition) -> PortResult<()> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn query(&self, _: QueryRequest) -> PortResult<Page> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn transact(&self, _: Vec<TxOp>) -> PortResult<()> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn increment(&self, _: &Key, _: i64) -> PortResult<i64> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-}
-
 #[tokio::test]
 async fn a_store_failure_fails_only_the_messages_it_touched() {
     let response = handle(
-        &state(Arc::new(Unavailable)),
+        &state(Arc::new(madoguchi_tests::UnavailableItemStore)),
         event("s3-object-created.json"),
     )
     .await;

@@ -15,8 +15,7 @@ use madoguchi_domain::tenant::TenantId;
 use madoguchi_embedded::EmbeddedBackend;
 use madoguchi_notify::{NotifyState, Sent, handle, notify};
 use madoguchi_ports::{
-    Clock, Condition, Email, FixedClock, Item, ItemStore, Key, Mailer, Page, PortError, PortResult,
-    QueryRequest, TxOp,
+    Clock, Condition, Email, FixedClock, Item, ItemStore, Key, Mailer, PortError, PortResult,
 };
 
 const APPLICATION: &str = "01936f6e-7c1a-7cc2-9d6e-1f2a3b4c5d6e";
@@ -374,35 +373,10 @@ async fn a_title_cannot_inject_mail_headers() {
     assert!(!raw.contains("Bcc:"), "{raw}");
 }
 
-/// A store that is down: reaches the retry path.
-struct Unavailable;
-
-#[async_trait]
-impl ItemStore for Unavailable {
-    async fn put(&self, _: Item, _: Condition) -> PortResult<()> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn get(&self, _: &Key) -> PortResult<Option<Item>> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn delete(&self, _: &Key, _: Condition) -> PortResult<()> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn query(&self, _: QueryRequest) -> PortResult<Page> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn transact(&self, _: Vec<TxOp>) -> PortResult<()> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-    async fn increment(&self, _: &Key, _: i64) -> PortResult<i64> {
-        Err(PortError::Unavailable("test: store down".into()))
-    }
-}
-
 #[tokio::test]
 async fn a_store_failure_is_retried() {
     let mut f = fixture();
-    f.state.items = Arc::new(Unavailable);
+    f.state.items = Arc::new(madoguchi_tests::UnavailableItemStore);
     let mut ev = sample();
     let mut junk = ev.records[0].clone();
     junk.message_id = Some("junk".into());
