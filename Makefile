@@ -10,7 +10,7 @@ ADDR        ?= 127.0.0.1:8080
 DATA_DIR    ?= ./var
 TENANT      ?= 272060
 # Every Lambda function's binary (one crate per function under functions/).
-FUNCTIONS   := forms linkage-inbound
+FUNCTIONS   := $(sort $(notdir $(patsubst %/Cargo.toml,%,$(wildcard functions/*/Cargo.toml))))
 LAMBDA_DIR  := target/lambda
 
 TENANT_CONFIG ?= infra/config/$(TENANT).json
