@@ -17,8 +17,8 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRef, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use madoguchi_applications::keys::{
@@ -26,11 +26,14 @@ use madoguchi_applications::keys::{
 };
 use madoguchi_applications::{FormMeta, FormState, PublishedForm};
 use madoguchi_domain::error::{DomainError, FieldError, Problem};
-use madoguchi_domain::form::{FormDefinition, parse_definition, validate_definition};
+use madoguchi_domain::form::{
+    FormDefinition, is_valid_slug, parse_definition, validate_definition,
+};
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_http::auth::Role;
 use madoguchi_http::{
-    ApiError, ApiJson, ApiPath, Authenticated, Authenticator, Principal, tenant_from_path,
+    ApiError, ApiJson, ApiPath, Authenticated, Authenticator, Principal, if_match,
+    tenant_from_path, with_etag,
 };
 use madoguchi_ports::{
     Clock, Condition, Index, Item, ItemStore, Key, PortError, QueryRequest, TxOp,
@@ -169,17 +172,8 @@ pub struct CreateForm {
     pub definition: serde_json::Value,
 }
 
-fn valid_slug(slug: &str) -> bool {
-    (3..=64).contains(&slug.len())
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !slug.starts_with('-')
-        && !slug.ends_with('-')
-}
-
 fn slug_or_404(slug: &str) -> Result<(), ApiError> {
-    if valid_slug(slug) {
+    if is_valid_slug(slug) {
         Ok(())
     } else {
         Err(DomainError::NotFound.into())
@@ -229,35 +223,15 @@ fn checked_definition(json: &serde_json::Value) -> Result<FormDefinition, ApiErr
     Ok(def)
 }
 
-fn if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
-    let bad = || {
-        ApiError::validation(vec![FieldError::new(
-            "if-match",
-            "invalid_format",
-            "If-Match に読み込んだ版番号を指定してください。",
-        )])
-    };
-    let value = headers.get(header::IF_MATCH).ok_or_else(|| {
+/// Every change to a form names the working version it read.
+fn required_if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
+    if_match(headers)?.ok_or_else(|| {
         ApiError::validation(vec![FieldError::new(
             "if-match",
             "required",
             "If-Match に読み込んだ版番号を指定してください。",
         )])
-    })?;
-    value
-        .to_str()
-        .ok()
-        .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(bad)
-}
-
-fn with_etag<T: Serialize>(status: StatusCode, version: u64, body: T) -> Response {
-    let mut res = (status, Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        res.headers_mut().insert(header::ETAG, v);
-    }
-    res
+    })
 }
 
 async fn load_meta(
@@ -397,7 +371,7 @@ async fn create_form(
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
     require_staff(&principal, &tenant)?;
-    let slug_error = (!valid_slug(&body.slug)).then(|| {
+    let slug_error = (!is_valid_slug(&body.slug)).then(|| {
         FieldError::new(
             "slug",
             "invalid_format",
@@ -495,7 +469,7 @@ async fn put_working(
     let tenant = tenant_from_path(&tenant)?;
     require_staff(&principal, &tenant)?;
     slug_or_404(&slug)?;
-    let expected = if_match(&headers)?;
+    let expected = required_if_match(&headers)?;
     let definition = checked_definition(&body)?;
     let (mut meta, version) = load_meta(&state, &tenant, &slug).await?;
     if version != expected {
@@ -554,7 +528,7 @@ async fn publish(
     let tenant = tenant_from_path(&tenant)?;
     require_staff(&principal, &tenant)?;
     slug_or_404(&slug)?;
-    let expected = if_match(&headers)?;
+    let expected = required_if_match(&headers)?;
     let (mut meta, version) = load_meta(&state, &tenant, &slug).await?;
     if version != expected {
         return Err(port_error(PortError::ConditionFailed { index: None }));
@@ -695,7 +669,7 @@ async fn close(
     let tenant = tenant_from_path(&tenant)?;
     require_staff(&principal, &tenant)?;
     slug_or_404(&slug)?;
-    let expected = if_match(&headers)?;
+    let expected = required_if_match(&headers)?;
     set_state(&state, &tenant, &slug, expected, FormState::Closed).await
 }
 
@@ -728,7 +702,7 @@ async fn archive(
     let tenant = tenant_from_path(&tenant)?;
     require_staff(&principal, &tenant)?;
     slug_or_404(&slug)?;
-    let expected = if_match(&headers)?;
+    let expected = required_if_match(&headers)?;
     set_state(&state, &tenant, &slug, expected, FormState::Archived).await
 }
 
@@ -787,18 +761,4 @@ async fn get_version(
 )]
 async fn me(Authenticated(principal): Authenticated) -> Json<Principal> {
     Json(principal)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slugs() {
-        assert!(valid_slug("juminhyo-request"));
-        assert!(!valid_slug("ab"));
-        assert!(!valid_slug("-abc"));
-        assert!(!valid_slug("Abc"));
-        assert!(!valid_slug("a/b/c"));
-    }
 }

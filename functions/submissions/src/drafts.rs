@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use madoguchi_applications::keys::{attachment_sk, draft_sk, owner_pk, upload_pk};
 use madoguchi_applications::{
     AttachmentRecord, AttachmentStatus, DraftRecord, Owner, PublishedForm,
@@ -21,7 +21,7 @@ use madoguchi_domain::ids::{ApplicationId, AttachmentId};
 use madoguchi_domain::mynumber::mask_my_number;
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_fieldcrypt::{Binding, Sealed};
-use madoguchi_http::{ApiError, ApiJson, tenant_from_path};
+use madoguchi_http::{ApiError, ApiJson, if_match, tenant_from_path, with_etag};
 use madoguchi_ports::{Condition, Item, Key};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -197,14 +197,6 @@ fn view(draft: DraftRecord) -> DraftView {
     }
 }
 
-fn with_etag<T: Serialize>(status: StatusCode, version: u64, body: T) -> Response {
-    let mut res = (status, Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        res.headers_mut().insert(header::ETAG, v);
-    }
-    res
-}
-
 /// Reads the caller's draft of this form.
 #[utoipa::path(
     get,
@@ -270,11 +262,7 @@ pub async fn put_draft(
         return Err(ApiError::validation(errors));
     }
     let existing = load_draft(&state, &tenant, &citizen.owner, &slug).await?;
-    let expected = headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().trim_matches('"').parse::<u64>().ok());
-    if let Some(expected) = expected
+    if let Some(expected) = if_match(&headers)?
         && existing.as_ref().map(|(_, v)| *v) != Some(expected)
     {
         return Err(port_error(madoguchi_ports::PortError::ConditionFailed {

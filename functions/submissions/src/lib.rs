@@ -215,7 +215,7 @@ pub(crate) async fn published_form(
     tenant: &TenantId,
     slug: &str,
 ) -> Result<PublishedForm, ApiError> {
-    if !valid_slug(slug) {
+    if !madoguchi_domain::form::is_valid_slug(slug) {
         return Err(DomainError::NotFound.into());
     }
     let item = state
@@ -243,13 +243,6 @@ pub(crate) fn check_version(form: &PublishedForm, version: u64) -> Result<(), Ap
         ));
     }
     Ok(())
-}
-
-fn valid_slug(slug: &str) -> bool {
-    (3..=64).contains(&slug.len())
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Epoch seconds `d` after now, for item expiry.

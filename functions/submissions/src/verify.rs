@@ -70,30 +70,6 @@ struct RateRecord {
     window_start: i64,
 }
 
-/// Lower-cases and checks an address; the same rules as the form's email field.
-pub fn normalize_email(input: &str) -> Option<String> {
-    let s = input.trim();
-    if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return None;
-    }
-    let (local, domain) = s.rsplit_once('@')?;
-    if local.is_empty()
-        || local.len() > 64
-        || local.contains('@')
-        || domain.len() < 3
-        || !domain.contains('.')
-        || domain.starts_with('.')
-        || domain.ends_with('.')
-        || domain.contains("..")
-        || !domain
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-    {
-        return None;
-    }
-    Some(format!("{local}@{}", domain.to_ascii_lowercase()))
-}
-
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -130,7 +106,7 @@ pub async fn start(
             "この申請にはアカウントでのログインが必要です。",
         ));
     }
-    let email = normalize_email(&body.email).ok_or_else(|| {
+    let email = madoguchi_domain::form::normalize_email(&body.email).ok_or_else(|| {
         ApiError::validation(vec![FieldError::new(
             "email",
             "invalid_format",
@@ -413,22 +389,4 @@ pub async fn confirm(
                 .unwrap_or_default(),
         }),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses() {
-        assert_eq!(
-            normalize_email(" Taro@Example.JP ").as_deref(),
-            Some("Taro@example.jp")
-        );
-        for bad in [
-            "", "a", "a@b", "a@@b.jp", "a b@c.jp", "a@.jp", "a@b..jp", "a@b\n.jp",
-        ] {
-            assert_eq!(normalize_email(bad), None, "{bad:?}");
-        }
-    }
 }

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod dev_issuer;
+pub mod etag;
 pub mod extract;
 pub mod logging;
 pub mod openapi;
@@ -14,6 +15,7 @@ pub mod problem;
 
 pub use auth::{Authenticator, Principal, Role, TrustedIssuer};
 pub use dev_issuer::DevIssuer;
+pub use etag::{if_match, with_etag};
 pub use extract::{ApiJson, ApiPath, ApiQuery, Authenticated, tenant_from_path};
 pub use problem::ApiError;
 

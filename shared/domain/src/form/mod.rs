@@ -29,5 +29,5 @@ pub use definition::{
     FormDefinition, NotifyEvent, PublishWindow, SignaturePolicy,
 };
 pub use parse::{DEFAULT_MAX_FILE_MB, parse_definition};
-pub use validate::{is_valid_field_id, validate_definition};
+pub use validate::{is_valid_field_id, is_valid_slug, validate_definition};
 pub use visibility::visible_items;

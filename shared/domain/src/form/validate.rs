@@ -16,6 +16,16 @@ use crate::error::FieldError;
 use crate::filetype::allowed_extensions;
 
 /// Whether `id` is a valid field id: `[a-z][a-z0-9_]{0,63}`.
+/// A form's public URL identifier: `[a-z0-9-]{3,64}`, not starting or ending with `-`.
+pub fn is_valid_slug(slug: &str) -> bool {
+    (3..=64).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
+}
+
 pub fn is_valid_field_id(id: &str) -> bool {
     let mut bytes = id.bytes();
     matches!(bytes.next(), Some(b'a'..=b'z'))
@@ -651,4 +661,17 @@ fn valid_https_url(url: &str) -> bool {
         && !host.is_empty()
         && !host.contains('@')
         && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+#[cfg(test)]
+mod slug_tests {
+    use super::is_valid_slug;
+
+    #[test]
+    fn slugs() {
+        assert!(is_valid_slug("juminhyo-request"));
+        for bad in ["ab", "-abc", "abc-", "Abc", "a/b/c", "a_b_c", ""] {
+            assert!(!is_valid_slug(bad), "{bad:?}");
+        }
+    }
 }
