@@ -36,7 +36,10 @@ dev: ## Run the whole system locally on the embedded adapters (SQLite, files, lo
 	@echo "  Madoguchi on http://$(ADDR)  (data in $(DATA_DIR); Ctrl-C stops it)"
 	@echo "  Try, in another terminal:"
 	@echo "    curl -s http://$(ADDR)/healthz"
-	@echo "    TOKEN=\$$(target/debug/madoguchi dev-token --role staff --tenant $(TENANT) --data-dir $(DATA_DIR))"
+	@echo "    ADMIN=\$$(target/debug/madoguchi dev-token --role admin --tenant $(TENANT) --sub admin --data-dir $(DATA_DIR))"
+	@echo "    curl -s -X PUT http://$(ADDR)/v1/tenants/$(TENANT)/staff/org -H \"authorization: Bearer \$$ADMIN\" -H 'if-match: 0' \\"
+	@echo "         -H 'content-type: application/json' -d @docs/examples/org.json"
+	@echo "    TOKEN=\$$(target/debug/madoguchi dev-token --role staff --dept shimin-ka --tenant $(TENANT) --sub clerk --data-dir $(DATA_DIR))"
 	@echo "    curl -s -X POST http://$(ADDR)/v1/tenants/$(TENANT)/manage/forms -H \"authorization: Bearer \$$TOKEN\" \\"
 	@echo "         -H 'content-type: application/json' -d @docs/examples/form-juminhyo.json"
 	@echo "    curl -s -X POST http://$(ADDR)/v1/tenants/$(TENANT)/manage/forms/juminhyo/publish -H \"authorization: Bearer \$$TOKEN\" -H 'if-match: 1'"
@@ -60,22 +63,25 @@ test: venv infra-deps lint ## Install what the tests need and run every test (bo
 openapi: ## Regenerate docs/openapi.json from the handlers
 	$(CARGO) run --quiet -p madoguchi-host --bin madoguchi -- openapi > docs/openapi.json
 
-bench: venv ## Cold start of every function vs. a hello-world lambda_runtime binary; the submission path (p50/p99, KMS requests per 1,000)
+bench: venv ## Cold start of every function vs. a hello-world lambda_runtime binary; the submission path (p50/p99, KMS requests per 1,000); CSV export of 100,000 applications (rows/s, peak memory)
 	$(CARGO) build --release -p madoguchi-coldstart -p madoguchi-forms -p madoguchi-submissions \
-	  -p madoguchi-attachments -p madoguchi-notify -p madoguchi-linkage-inbound --bins
+	  -p madoguchi-attachments -p madoguchi-notify -p madoguchi-linkage-inbound -p madoguchi-staff --bins
 	target/release/coldstart --baseline target/release/hello-lambda \
 	  --function forms=target/release/forms:events/forms/healthz.json \
 	  --function submissions=target/release/submissions:events/forms/healthz.json \
+	  --function staff=target/release/staff:events/forms/healthz.json \
 	  --function attachments=target/release/attachments:events/linkage-inbound/s3-test-event.json \
 	  --function notify=target/release/notify:events/linkage-inbound/s3-test-event.json \
 	  --function linkage-inbound=target/release/linkage-inbound:events/linkage-inbound/s3-test-event.json \
 	  --env MADOGUCHI_TABLE=madoguchi --env MADOGUCHI_TENANT=$(TENANT) \
 	  --env MADOGUCHI_BUCKET_ATTACHMENTS=madoguchi-attachments \
+	  --env MADOGUCHI_BUCKET_EXPORTS=madoguchi-exports --env MADOGUCHI_BUCKET_AUDIT=madoguchi-audit \
 	  --env MADOGUCHI_QUEUE_NOTIFY_URL=https://sqs.ap-northeast-1.amazonaws.com/000000000000/notify \
 	  --env MADOGUCHI_DATA_KEY_ID=alias/madoguchi-data --env MADOGUCHI_MAC_KEY_ID=alias/madoguchi-mac \
 	  --env MADOGUCHI_MAIL_FROM=no-reply@example.lg.jp \
 	  --runs 30 --target 1.5 --json target/coldstart.json
 	$(CARGO) bench -p madoguchi-submissions --bench submit
+	$(CARGO) bench -p madoguchi-staff --bench export
 
 fuzz: ## Fuzz the form and answer validators for 60 s each (needs a nightly toolchain and cargo-fuzz)
 	cd fuzz && cargo +nightly fuzz run definition seeds/definition -- -max_total_time=60

@@ -22,6 +22,10 @@ export const QUEUES: readonly QueueName[] = ['linkage-inbound', 'attachments', '
  * accepted is recorded in the table, refused ones are deleted.
  */
 export const QUARANTINE_PREFIX = 'quarantine/';
+/** Files staff attach to applications (`shared/applications/src/keys.rs`, `staff_attachment_key`). */
+export const STAFF_FILES_PREFIX = 'staff/';
+/** CSV exports in the exports bucket (`export_key`); the bucket expires them. */
+export const EXPORTS_PREFIX = 'exports/';
 
 /**
  * Request header carrying the e-mail verification proof token on `citizen-or-proof` routes
@@ -96,6 +100,9 @@ export interface FunctionSpec {
 }
 
 const staff = (method: HttpRoute['method'], path: string): HttpRoute => ({ method, path, auth: 'staff' });
+/** Key prefix of the audit records' copies (`shared/audit`, `mirror_key`). */
+export const AUDIT_PREFIX = 'audit/';
+const STAFF = '/v1/tenants/{tenant}/staff';
 const citizenOrProof = (method: HttpRoute['method'], path: string): HttpRoute => ({ method, path, auth: 'citizen-or-proof' });
 const FORM = '/v1/tenants/{tenant}/forms/{slug}';
 const MANAGE = '/v1/tenants/{tenant}/manage/forms';
@@ -126,6 +133,9 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       ],
     },
     table: 'readwrite',
+    // Form creation, changes and publication are audited (hash chain in the table, copy in
+    // the Object Lock bucket).
+    buckets: [{ bucket: 'audit', write: [AUDIT_PREFIX] }],
     verifiesTokens: true,
   },
   {
@@ -159,6 +169,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
         citizenOrProof('GET', `${FORM}/attachments/{id}`),
         citizenOrProof('GET', '/v1/tenants/{tenant}/my/applications'),
         citizenOrProof('GET', '/v1/tenants/{tenant}/my/applications/{id}'),
+        citizenOrProof('POST', '/v1/tenants/{tenant}/my/applications/{id}/withdraw'),
+        citizenOrProof('PUT', '/v1/tenants/{tenant}/my/applications/{id}/correction'),
       ],
     },
     table: 'readwrite',
@@ -169,6 +181,51 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     keys: ['data', 'mac'],
     // The one-time code is mailed synchronously (the citizen is waiting for it).
     mail: true,
+    verifiesTokens: true,
+  },
+  {
+    name: 'staff',
+    description: 'Staff console: application list and detail, status workflow, memos, files, 個人番号 reveal, CSV export, reports, departments and grants, audit log (HTTP API).',
+    // Exports stream up to 200,000 rows through the CSV encoder and S3 multipart upload:
+    // CPU-bound while it lasts, so the larger size for its CPU share.
+    memoryMiB: 1024,
+    // API Gateway waits 30 s at most; an export must finish inside it.
+    timeout: Duration.seconds(29),
+    trigger: {
+      kind: 'http',
+      routes: [
+        staff('GET', `${STAFF}/applications`),
+        staff('GET', `${STAFF}/applications/{id}`),
+        staff('POST', `${STAFF}/applications/{id}/status`),
+        staff('POST', `${STAFF}/applications/{id}/decrypt`),
+        staff('GET', `${STAFF}/applications/{id}/memos`),
+        staff('POST', `${STAFF}/applications/{id}/memos`),
+        staff('POST', `${STAFF}/applications/{id}/staff-files`),
+        staff('GET', `${STAFF}/applications/{id}/files/{file}`),
+        staff('POST', `${STAFF}/exports`),
+        staff('GET', `${STAFF}/reports`),
+        staff('GET', `${STAFF}/reports/usage.csv`),
+        staff('GET', `${STAFF}/reports/usage.svg`),
+        staff('GET', `${STAFF}/org`),
+        staff('PUT', `${STAFF}/org`),
+        staff('GET', `${STAFF}/members`),
+        staff('PUT', `${STAFF}/members/{sub}`),
+        staff('GET', `${STAFF}/forms/{slug}/grants`),
+        staff('PUT', `${STAFF}/forms/{slug}/grants`),
+        staff('GET', `${STAFF}/audit`),
+        staff('POST', `${STAFF}/audit/verify`),
+      ],
+    },
+    table: 'readwrite',
+    buckets: [
+      // Citizens' files (download links) and staff files under staff/.
+      { bucket: 'attachments', read: [QUARANTINE_PREFIX, STAFF_FILES_PREFIX], write: [STAFF_FILES_PREFIX] },
+      { bucket: 'exports', read: [EXPORTS_PREFIX], write: [EXPORTS_PREFIX] },
+      { bucket: 'audit', read: [AUDIT_PREFIX], write: [AUDIT_PREFIX] },
+    ],
+    sendsTo: ['notify'],
+    // Reveals a 個人番号 on an explicit, audited request.
+    keys: ['data', 'mac'],
     verifiesTokens: true,
   },
   {

@@ -91,8 +91,18 @@ describe('routes', () => {
       'POST /v1/tenants/{tenant}/forms/{slug}/confirm citizen-or-proof',
       'POST /v1/tenants/{tenant}/forms/{slug}/email-verifications none',
       'POST /v1/tenants/{tenant}/forms/{slug}/email-verifications/{id}/confirm none',
+      'POST /v1/tenants/{tenant}/my/applications/{id}/withdraw citizen-or-proof',
       'PUT /v1/tenants/{tenant}/forms/{slug}/draft citizen-or-proof',
+      'PUT /v1/tenants/{tenant}/my/applications/{id}/correction citizen-or-proof',
     ]);
+  });
+
+  test('staff: every route behind the staff JWT authorizer, all under /v1/tenants/{tenant}/staff/', () => {
+    const routes = routesOf('staff');
+    assert.equal(routes.length, 20);
+    for (const r of routes) {
+      assert.match(r, /^(GET|PUT|POST) \/v1\/tenants\/\{tenant\}\/staff\/\S+ staff$/);
+    }
   });
 
   test('in the template: staff routes behind the staff JWT authorizer; proof-token routes have no gateway authorizer but reach a function that verifies tokens', () => {
@@ -262,11 +272,15 @@ describe('least privilege on the new functions', () => {
     assert.ok(all.includes('dynamodb:PutItem'), 'records sent mails (idempotency)');
   });
 
-  test('across every function: only submissions writes to the attachments bucket, only attachments deletes from it', () => {
+  test('across every function: only submissions writes to quarantine/ of the attachments bucket (staff only to staff/), only attachments deletes from it', () => {
     for (const spec of FUNCTIONS) {
       const st = statementsOf(spec.name).filter((x) => JSON.stringify(x.Resource).includes(bucket()));
       const acts = st.flatMap(actions);
-      assert.equal(acts.includes('s3:PutObject'), spec.name === 'submissions', `${spec.name} s3:PutObject`);
+      // Staff write their own files under staff/ only (checked in stack.test.ts).
+      const puts = st.filter((x) => actions(x).includes('s3:PutObject')).map((x) => JSON.stringify(x.Resource));
+      const quarantine = puts.filter((r) => r.includes('/quarantine/'));
+      assert.equal(quarantine.length > 0, spec.name === 'submissions', `${spec.name} s3:PutObject on quarantine/`);
+      assert.ok(puts.every((r) => r.includes('/quarantine/') || (spec.name === 'staff' && r.includes('/staff/'))), `${spec.name} s3:PutObject elsewhere`);
       assert.equal(acts.includes('s3:DeleteObject'), spec.name === 'attachments', `${spec.name} s3:DeleteObject`);
     }
   });

@@ -70,7 +70,7 @@ describe('functions', () => {
     const env = (name: string) => t.toJSON().Resources[idOf(s.stack.functions[name])].Properties.Environment.Variables;
     const forms = env('forms');
     assert.deepEqual(Object.keys(forms).sort(), [
-      'MADOGUCHI_CITIZEN_AUDIENCE', 'MADOGUCHI_CITIZEN_ISSUER', 'MADOGUCHI_ORIGIN_VERIFY', 'MADOGUCHI_STAFF_AUDIENCE', 'MADOGUCHI_STAFF_ISSUER',
+      'MADOGUCHI_BUCKET_AUDIT', 'MADOGUCHI_CITIZEN_AUDIENCE', 'MADOGUCHI_CITIZEN_ISSUER', 'MADOGUCHI_ORIGIN_VERIFY', 'MADOGUCHI_STAFF_AUDIENCE', 'MADOGUCHI_STAFF_ISSUER',
       'MADOGUCHI_TABLE', 'MADOGUCHI_TENANT', 'RUST_LOG',
     ]);
     assert.deepEqual(forms.MADOGUCHI_TABLE, ref(idOf(s.stack.table)));
@@ -154,11 +154,29 @@ describe('least privilege', () => {
     }
   });
 
-  test('forms: only the table (and its index) and its key; no bucket, queue or application key', () => {
-    const all = statementsOf('forms').flatMap(actions);
+  test('forms: the table and its key, and writing audit copies under audit/; no other bucket, queue or application key', () => {
+    const st = statementsOf('forms');
+    const all = st.flatMap(actions);
     assert.ok(all.includes('dynamodb:PutItem'));
-    assert.ok(!all.some((a) => a.startsWith('s3:') || a.startsWith('sqs:') || a.startsWith('ses:')));
+    assert.ok(!all.some((a) => a.startsWith('sqs:') || a.startsWith('ses:')));
     assert.ok(!all.includes('kms:GenerateMac'));
+    const s3 = st.filter((x) => actions(x).some((a) => a.startsWith('s3:')));
+    assert.equal(s3.length, 1);
+    assert.deepEqual(actions(s3[0]), ['s3:PutObject']);
+    assert.deepEqual(s3[0].Resource, { 'Fn::Join': ['', [arn(idOf(s.stack.buckets.audit)), '/audit/*']] });
+  });
+
+  test('staff: reads citizens\' files, writes staff files, exports and audit copies, each under its prefix; deletes nothing', () => {
+    const st = statementsOf('staff');
+    const s3 = st.filter((x) => actions(x).some((a) => a.startsWith('s3:')));
+    const writes = s3.filter((x) => actions(x).includes('s3:PutObject')).map((x) => JSON.stringify(x.Resource)).sort();
+    assert.deepEqual(writes, [
+      JSON.stringify({ 'Fn::Join': ['', [arn(idOf(s.stack.buckets.attachments)), '/staff/*']] }),
+      JSON.stringify({ 'Fn::Join': ['', [arn(idOf(s.stack.buckets.audit)), '/audit/*']] }),
+      JSON.stringify({ 'Fn::Join': ['', [arn(idOf(s.stack.buckets.exports)), '/exports/*']] }),
+    ].sort());
+    assert.ok(!st.flatMap(actions).includes('s3:DeleteObject'));
+    assert.ok(st.flatMap(actions).includes('sqs:SendMessage'));
   });
 
   test('linkage-inbound: objects under inbound/ of the linkage bucket, read-only', () => {

@@ -1,5 +1,11 @@
 //! BlobStore contract: put/get/head/delete, listing, streamed reads, presigned URLs,
-//! presigned POST upload forms.
+//! presigned POST upload forms, streaming (multipart) uploads.
+//!
+//! Streaming uploads on moto (server mode): moto implements CreateMultipartUpload,
+//! UploadPart, CompleteMultipartUpload, AbortMultipartUpload and ListMultipartUploads, and
+//! answers a completed upload's ETag in S3's multipart form (`<hex>-<parts>`), which is how
+//! the AWS side checks that a large upload really went in several parts and a small one in
+//! one `PutObject`.
 //!
 //! Presigned POST on moto (5.2.5, server mode): moto stores whatever a POST form sends and
 //! answers 204 (S3's default `success_action_status`), with the form's `Content-Type`. It
@@ -22,7 +28,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use madoguchi_ports::{
-    BlobStore, Clock, PortError, PresignMethod, PresignedPost, Queue, UploadPolicy,
+    BlobStore, BlobUpload, Clock, PortError, PresignMethod, PresignedPost, Queue, UploadPolicy,
 };
 use madoguchi_tests::{Env, Kind, contract_tests};
 use tokio::io::AsyncReadExt;
@@ -36,6 +42,12 @@ contract_tests!(
     presigned_post_form_is_signed_for_one_key_and_range,
     presigned_post_refuses_bad_policies,
     presigned_post_upload_stores_the_file,
+    upload_in_parts_then_get_head_and_presign,
+    small_upload_is_one_object,
+    upload_is_invisible_until_finish,
+    aborted_or_dropped_upload_leaves_nothing,
+    empty_upload_stores_a_zero_byte_object,
+    upload_refuses_bad_keys,
 );
 
 async fn read_all(store: &dyn BlobStore, key: &str) -> Vec<u8> {
@@ -277,6 +289,326 @@ async fn presigned_upload_then_download(env: Env) {
             );
         }
     }
+}
+
+/// `len` bytes of a pattern that catches reordered or repeated chunks.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// Writes `body` in chunks of these sizes (the last one takes what is left).
+async fn write_chunks(upload: &mut dyn BlobUpload, body: &Bytes, sizes: &[usize]) {
+    let mut at = 0;
+    for (i, &n) in sizes.iter().enumerate() {
+        let end = if i + 1 == sizes.len() {
+            body.len()
+        } else {
+            at + n
+        };
+        upload.write(body.slice(at..end)).await.expect("write");
+        at = end;
+    }
+}
+
+/// Multipart uploads still open in the env's bucket (AWS); temp files left in the bucket's
+/// directory (embedded).
+async fn leftover_parts(env: &Env, bucket: &str) -> Vec<String> {
+    match env.kind {
+        Kind::Aws => {
+            let out = env
+                .aws_backend()
+                .unwrap()
+                .s3_client()
+                .list_multipart_uploads()
+                .bucket(bucket)
+                .send()
+                .await
+                .expect("ListMultipartUploads");
+            out.uploads()
+                .iter()
+                .map(|u| u.key().unwrap_or_default().to_owned())
+                .collect()
+        }
+        Kind::Embedded => {
+            fn walk(d: &std::path::Path, out: &mut Vec<String>) {
+                for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.contains("madoguchi-tmp") {
+                        out.push(name);
+                    } else if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        walk(&e.path(), out);
+                    }
+                }
+            }
+            let fs = env.embedded_backend().unwrap().blobs(bucket);
+            let mut out = Vec::new();
+            walk(fs.root(), &mut out);
+            out
+        }
+    }
+}
+
+async fn upload_in_parts_then_get_head_and_presign(env: Env) {
+    let (store, bucket) = env.blobs().await;
+    let key = "131016/exports/申請一覧 2026-11.csv";
+    // ~17.8 MiB: a first chunk larger than a part (8 MiB on AWS), chunks that cross part
+    // boundaries mid-chunk, odd sizes.
+    let body = Bytes::from(pattern(17 * MIB + 800_001));
+    let sizes = [9 * MIB, 1, 700_001, 3 * MIB, 123_457, 4 * MIB, 0];
+    let mut upload = store
+        .upload(key, Some("text/csv; charset=utf-8"))
+        .await
+        .expect("upload");
+    write_chunks(upload.as_mut(), &body.slice(..9 * MIB), &[9 * MIB]).await;
+    assert!(
+        store.head(key).await.unwrap().is_none(),
+        "nothing visible while writing (a part is already sent on AWS)"
+    );
+    assert!(
+        store
+            .list("131016/exports/", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    write_chunks(upload.as_mut(), &body.slice(9 * MIB..), &sizes[1..]).await;
+    assert!(store.head(key).await.unwrap().is_none());
+    let meta = upload.finish().await.expect("finish");
+    assert_eq!(meta.key, key);
+    assert_eq!(meta.size, body.len() as u64);
+    assert_eq!(
+        meta.content_type.as_deref(),
+        Some("text/csv; charset=utf-8")
+    );
+
+    let head = store
+        .head(key)
+        .await
+        .unwrap()
+        .expect("visible after finish");
+    assert_eq!(head.size, body.len() as u64);
+    assert_eq!(head.etag, meta.etag);
+    assert_eq!(
+        head.content_type.as_deref(),
+        Some("text/csv; charset=utf-8")
+    );
+    let got = read_all(store.as_ref(), key).await;
+    assert!(
+        got == body,
+        "uploaded body differs ({} bytes read)",
+        got.len()
+    );
+    let listed = store.list("131016/exports/", None, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].size, body.len() as u64);
+    assert!(leftover_parts(&env, &bucket).await.is_empty());
+
+    // Downloadable with a presigned GET, as an export is.
+    let get = store
+        .presign(key, PresignMethod::Get, Duration::from_secs(300))
+        .await
+        .expect("presign get");
+    match env.kind {
+        Kind::Aws => {
+            assert!(
+                meta.etag.ends_with("-3"),
+                "three parts of 8 MiB at most: {}",
+                meta.etag
+            );
+            let mut req = reqwest::Client::new().get(&get.url);
+            for (k, v) in &get.headers {
+                req = req.header(k, v);
+            }
+            let resp = req.send().await.expect("GET presigned");
+            assert!(resp.status().is_success(), "GET answered {}", resp.status());
+            assert!(
+                resp.bytes().await.unwrap() == body,
+                "presigned GET body differs"
+            );
+        }
+        Kind::Embedded => {
+            let put = store
+                .put("131016/exports/copy.csv", body.clone(), None)
+                .await
+                .unwrap();
+            assert_eq!(meta.etag, put.etag, "embedded etags are the body's SHA-256");
+            let verifier = env.embedded_backend().unwrap().presign_verifier();
+            let query = url::Url::parse(&get.url)
+                .unwrap()
+                .query()
+                .unwrap()
+                .to_owned();
+            verifier
+                .verify(&bucket, key, PresignMethod::Get, &query, env.clock.now())
+                .expect("presigned GET of the uploaded object verifies");
+        }
+    }
+}
+
+async fn small_upload_is_one_object(env: Env) {
+    let (store, _) = env.blobs().await;
+    let key = "131016/exports/small.csv";
+    let mut upload = store.upload(key, Some("text/csv")).await.unwrap();
+    for chunk in ["id,name\r\n", "1,山田\r\n", "", "2,佐藤\r\n"] {
+        upload.write(Bytes::from(chunk)).await.unwrap();
+    }
+    let meta = upload.finish().await.unwrap();
+    let expected = "id,name\r\n1,山田\r\n2,佐藤\r\n".as_bytes();
+    assert_eq!(meta.size, expected.len() as u64);
+    assert_eq!(read_all(store.as_ref(), key).await, expected);
+    let head = store.head(key).await.unwrap().unwrap();
+    assert_eq!(head.content_type.as_deref(), Some("text/csv"));
+    assert_eq!(head.etag, meta.etag);
+    // Smaller than a part: stored as one object (AWS: one PutObject, a plain MD5 etag), so
+    // its etag is that of a put of the same bytes on both adapters.
+    let put = store
+        .put("131016/exports/put.csv", Bytes::from(expected), None)
+        .await
+        .unwrap();
+    assert_eq!(meta.etag, put.etag);
+}
+
+async fn upload_is_invisible_until_finish(env: Env) {
+    let (store, _) = env.blobs().await;
+    let key = "131016/exports/latest.csv";
+    let old = store
+        .put(key, Bytes::from_static(b"old export"), Some("text/plain"))
+        .await
+        .unwrap();
+    let body = Bytes::from(pattern(8 * MIB + 3));
+    let mut upload = store.upload(key, Some("text/csv")).await.unwrap();
+    write_chunks(upload.as_mut(), &body, &[MIB; 9]).await;
+    // A part is sent (AWS) and the whole body is on disk (embedded): the old object stays.
+    assert_eq!(store.head(key).await.unwrap().unwrap(), old);
+    assert_eq!(read_all(store.as_ref(), key).await, b"old export");
+    assert_eq!(store.list("131016/", None, 10).await.unwrap().len(), 1);
+    let meta = upload.finish().await.unwrap();
+    assert_ne!(meta.etag, old.etag);
+    let head = store.head(key).await.unwrap().unwrap();
+    assert_eq!(
+        (head.size, head.content_type.as_deref()),
+        (body.len() as u64, Some("text/csv"))
+    );
+    assert!(read_all(store.as_ref(), key).await == body);
+}
+
+async fn aborted_or_dropped_upload_leaves_nothing(env: Env) {
+    let (store, bucket) = env.blobs().await;
+    let kept = "131016/exports/kept.csv";
+    store
+        .put(kept, Bytes::from_static(b"kept"), Some("text/csv"))
+        .await
+        .unwrap();
+    let body = Bytes::from(pattern(9 * MIB));
+    // Aborted after a part was sent, over an existing object and under a new key.
+    for key in [kept, "131016/exports/new/aborted.csv"] {
+        let mut upload = store.upload(key, Some("text/csv")).await.unwrap();
+        write_chunks(upload.as_mut(), &body, &[4 * MIB, 5 * MIB]).await;
+        upload.abort().await.expect("abort");
+    }
+    // Aborted before any byte; aborted small.
+    store
+        .upload("131016/exports/none.csv", None)
+        .await
+        .unwrap()
+        .abort()
+        .await
+        .unwrap();
+    let mut small = store
+        .upload("131016/exports/small.csv", None)
+        .await
+        .unwrap();
+    small.write(Bytes::from_static(b"a,b\n")).await.unwrap();
+    small.abort().await.unwrap();
+    // Dropped without finish, after a part was sent.
+    {
+        let mut upload = store
+            .upload("131016/exports/dropped.csv", None)
+            .await
+            .unwrap();
+        write_chunks(upload.as_mut(), &body, &[9 * MIB]).await;
+    }
+
+    assert_eq!(read_all(store.as_ref(), kept).await, b"kept");
+    let listed: Vec<String> = store
+        .list("", None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    assert_eq!(listed, [kept]);
+    for key in [
+        "131016/exports/new/aborted.csv",
+        "131016/exports/none.csv",
+        "131016/exports/small.csv",
+        "131016/exports/dropped.csv",
+    ] {
+        assert!(store.head(key).await.unwrap().is_none(), "{key}");
+    }
+    // No parts left: AWS aborts a dropped upload in the background, so wait a little.
+    let mut left = leftover_parts(&env, &bucket).await;
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = leftover_parts(&env, &bucket).await;
+    }
+    assert!(left.is_empty(), "parts left behind: {left:?}");
+}
+
+async fn empty_upload_stores_a_zero_byte_object(env: Env) {
+    let (store, _) = env.blobs().await;
+    let meta = store
+        .upload("131016/exports/empty.csv", Some("text/csv"))
+        .await
+        .unwrap()
+        .finish()
+        .await
+        .expect("an empty upload is allowed");
+    assert_eq!(meta.size, 0);
+    let mut upload = store
+        .upload("131016/exports/empty2.csv", None)
+        .await
+        .unwrap();
+    upload.write(Bytes::new()).await.unwrap();
+    assert_eq!(upload.finish().await.unwrap().size, 0);
+    let head = store
+        .head("131016/exports/empty.csv")
+        .await
+        .unwrap()
+        .expect("0-byte object exists");
+    assert_eq!(
+        (head.size, head.content_type.as_deref()),
+        (0, Some("text/csv"))
+    );
+    assert!(
+        read_all(store.as_ref(), "131016/exports/empty.csv")
+            .await
+            .is_empty()
+    );
+    assert!(
+        read_all(store.as_ref(), "131016/exports/empty2.csv")
+            .await
+            .is_empty()
+    );
+}
+
+async fn upload_refuses_bad_keys(env: Env) {
+    let (store, _) = env.blobs().await;
+    for bad in ["", "/abs", "a/../b", "a//b", "a/", "a/./b"] {
+        match store.upload(bad, Some("text/csv")).await {
+            Err(PortError::Invalid(_)) => {}
+            Err(other) => panic!("{bad:?}: {other:?}"),
+            Ok(_) => panic!("{bad:?}: bad key accepted"),
+        }
+    }
+    assert!(store.list("", None, 10).await.unwrap().is_empty());
 }
 
 async fn bad_keys_refused(env: Env) {

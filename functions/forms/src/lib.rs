@@ -21,10 +21,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use madoguchi_applications::access::{
+    StaffContext, load_grants, load_member, load_org, staff_context,
+};
 use madoguchi_applications::keys::{
-    FORM_CURRENT_SK, FORM_META_SK, form_pk, form_version_sk, forms_index_pk,
+    FORM_CURRENT_SK, FORM_GRANTS_SK, FORM_META_SK, form_pk, form_version_sk, forms_index_pk,
 };
 use madoguchi_applications::{FormMeta, FormState, PublishedForm};
+use madoguchi_audit::{AuditAction, AuditEvent, AuditLog};
+use madoguchi_domain::authz::{Action, Actor, Decision, FormGrants, Resource, authorize};
 use madoguchi_domain::error::{DomainError, FieldError, Problem};
 use madoguchi_domain::form::{
     FormDefinition, is_valid_slug, parse_definition, validate_definition,
@@ -47,6 +52,8 @@ pub struct FormsState {
     pub items: Arc<dyn ItemStore>,
     pub auth: Arc<Authenticator>,
     pub clock: Arc<dyn Clock>,
+    /// Form creation, changes and publication are audited.
+    pub audit: AuditLog,
 }
 
 impl FromRef<FormsState> for Arc<Authenticator> {
@@ -170,6 +177,12 @@ pub struct CreateForm {
     /// The definition (docs/forms.md).
     #[schema(value_type = Object)]
     pub definition: serde_json::Value,
+    /// 所管課: the owning department, one of the creator's own (an administrator may name
+    /// any). It receives every permission on the form except revealing a 個人番号. Omitted:
+    /// the creator's first department; an administrator without one creates an unowned form
+    /// that only administrators manage until they grant it.
+    #[serde(default)]
+    pub department: Option<String>,
 }
 
 fn slug_or_404(slug: &str) -> Result<(), ApiError> {
@@ -198,13 +211,118 @@ fn port_error(e: PortError) -> ApiError {
     }
 }
 
-/// Interim rule until the authorization matrix lands (issue 5): staff or administrators of
-/// the same tenant manage its forms.
-fn require_staff(principal: &Principal, tenant: &TenantId) -> Result<(), ApiError> {
-    if &principal.tenant != tenant || principal.role == Role::Citizen {
-        return Err(DomainError::Forbidden.into());
+/// Asks the one authorization function (`madoguchi_domain::authz`) about a form, with the
+/// caller's departments and the form's grants loaded from storage.
+async fn require(
+    state: &FormsState,
+    principal: &Principal,
+    tenant: &TenantId,
+    action: Action,
+    slug: Option<&str>,
+) -> Result<(), ApiError> {
+    let ctx = if principal.role == Role::Citizen || &principal.tenant != tenant {
+        None
+    } else {
+        Some(
+            staff_context(
+                state.items.as_ref(),
+                tenant,
+                &principal.sub,
+                principal.role == Role::Admin,
+                &principal.depts,
+            )
+            .await
+            .map_err(port_error)?,
+        )
+    };
+    let actor = actor_of(principal, ctx.as_ref());
+    let grants = match slug {
+        Some(slug) => {
+            load_grants(state.items.as_ref(), tenant, slug)
+                .await
+                .map_err(port_error)?
+                .0
+        }
+        None => FormGrants::default(),
+    };
+    let resource = match slug {
+        Some(_) => Resource::Form {
+            tenant,
+            grants: &grants,
+        },
+        None => Resource::Tenant(tenant),
+    };
+    match authorize(actor, action, resource) {
+        Decision::Allow(_) => Ok(()),
+        Decision::Deny(_) => Err(DomainError::Forbidden.into()),
     }
+}
+
+fn actor_of<'a>(principal: &'a Principal, ctx: Option<&'a StaffContext>) -> Actor<'a> {
+    match ctx {
+        Some(c) if c.active => Actor::Staff {
+            tenant: &principal.tenant,
+            depts: &c.effective,
+            admin: c.admin,
+        },
+        Some(_) => Actor::Anonymous,
+        None => Actor::Citizen {
+            tenant: &principal.tenant,
+            owner: "",
+        },
+    }
+}
+
+async fn record(
+    state: &FormsState,
+    tenant: &TenantId,
+    principal: &Principal,
+    action: AuditAction,
+    slug: &str,
+    version: Option<u64>,
+) -> Result<(), ApiError> {
+    let mut event = AuditEvent::new(action, principal.sub.clone()).form(slug);
+    if let Some(v) = version {
+        event = event.detail("version", v);
+    }
+    state.audit.append(tenant, event).await.map_err(|e| {
+        tracing::error!(error = %e, "audit append failed");
+        ApiError::new(Problem::internal())
+    })?;
     Ok(())
+}
+
+/// The grants a new form starts with: its owning department gets everything except the
+/// 個人番号 reveal. The department must exist in the tenant's tree.
+async fn owner_grants(
+    state: &FormsState,
+    principal: &Principal,
+    tenant: &TenantId,
+    department: Option<&str>,
+) -> Result<FormGrants, ApiError> {
+    let (org, _) = load_org(state.items.as_ref(), tenant)
+        .await
+        .map_err(port_error)?;
+    let own = match load_member(state.items.as_ref(), tenant, &principal.sub)
+        .await
+        .map_err(port_error)?
+    {
+        Some((m, _)) => m.depts,
+        None => principal.depts.clone(),
+    };
+    let chosen = match department {
+        Some(d) => Some(d.to_owned()),
+        None => own.into_iter().find(|d| org.contains(d)),
+    };
+    match chosen {
+        Some(d) if org.contains(&d) => Ok(FormGrants::for_new_form(&d)),
+        Some(_) => Err(ApiError::validation(vec![FieldError::new(
+            "department",
+            "dept.unknown",
+            "登録されていない部署です。",
+        )])),
+        None => Ok(FormGrants::default()),
+    }
 }
 
 /// A definition from JSON, checked as a whole: every problem at once, paths under `definition`.
@@ -313,7 +431,7 @@ async fn list_forms(
     ApiPath(tenant): ApiPath<String>,
 ) -> Result<Json<FormList>, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
-    require_staff(&principal, &tenant)?;
+    require(&state, &principal, &tenant, Action::ListForms, None).await?;
     let mut forms = Vec::new();
     let mut cursor = None;
     loop {
@@ -370,7 +488,7 @@ async fn create_form(
     ApiJson(body): ApiJson<CreateForm>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
-    require_staff(&principal, &tenant)?;
+    require(&state, &principal, &tenant, Action::ListForms, None).await?;
     let slug_error = (!is_valid_slug(&body.slug)).then(|| {
         FieldError::new(
             "slug",
@@ -388,6 +506,42 @@ async fn create_form(
             return Err(err);
         }
     };
+    let grants = owner_grants(&state, &principal, &tenant, body.department.as_deref()).await?;
+    if !grants.owner.is_empty() {
+        // The creator must be allowed to create a form for that department.
+        let ctx = staff_context(
+            state.items.as_ref(),
+            &tenant,
+            &principal.sub,
+            principal.role == Role::Admin,
+            &principal.depts,
+        )
+        .await
+        .map_err(port_error)?;
+        let resource = Resource::Form {
+            tenant: &tenant,
+            grants: &grants,
+        };
+        if !authorize(
+            actor_of(&principal, Some(&ctx)),
+            Action::CreateForm,
+            resource,
+        )
+        .is_allowed()
+        {
+            return Err(ApiError::new(
+                DomainError::Forbidden
+                    .to_problem()
+                    .with_detail("所属していない部署の様式は作成できません。"),
+            ));
+        }
+    } else if principal.role != Role::Admin {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "department",
+            "required",
+            "所管課を指定してください。",
+        )]));
+    }
     let now = state.clock.now().to_string();
     let meta = FormMeta {
         slug: body.slug,
@@ -397,17 +551,33 @@ async fn create_form(
         created_at: now.clone(),
         updated_at: now,
     };
-    state
-        .items
-        .put(meta_item(&tenant, &meta, 1), Condition::NotExists)
-        .await
-        .map_err(|e| match e {
-            PortError::ConditionFailed { .. } => ApiError::from(DomainError::Conflict {
-                detail: "このURLの識別子はすでに使われています。".to_owned(),
-            }),
-            other => port_error(other),
-        })?;
+    let mut ops = vec![TxOp::Put(
+        meta_item(&tenant, &meta, 1),
+        Condition::NotExists,
+    )];
+    if !grants.owner.is_empty() {
+        let item = Item::new(
+            Key::new(form_pk(&tenant, &meta.slug), FORM_GRANTS_SK),
+            serde_json::to_value(&grants).expect("serializable"),
+        );
+        ops.push(TxOp::Put(item, Condition::NotExists));
+    }
+    state.items.transact(ops).await.map_err(|e| match e {
+        PortError::ConditionFailed { .. } => ApiError::from(DomainError::Conflict {
+            detail: "このURLの識別子はすでに使われています。".to_owned(),
+        }),
+        other => port_error(other),
+    })?;
     tracing::info!("form created");
+    record(
+        &state,
+        &tenant,
+        &principal,
+        AuditAction::FormCreate,
+        &meta.slug,
+        None,
+    )
+    .await?;
     Ok(with_etag(StatusCode::CREATED, 1, meta))
 }
 
@@ -431,8 +601,8 @@ async fn get_working(
     ApiPath((tenant, slug)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
-    require_staff(&principal, &tenant)?;
     slug_or_404(&slug)?;
+    require(&state, &principal, &tenant, Action::ManageForm, Some(&slug)).await?;
     let (meta, version) = load_meta(&state, &tenant, &slug).await?;
     Ok(with_etag(StatusCode::OK, version, meta))
 }
@@ -467,8 +637,8 @@ async fn put_working(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
-    require_staff(&principal, &tenant)?;
     slug_or_404(&slug)?;
+    require(&state, &principal, &tenant, Action::ManageForm, Some(&slug)).await?;
     let expected = required_if_match(&headers)?;
     let definition = checked_definition(&body)?;
     let (mut meta, version) = load_meta(&state, &tenant, &slug).await?;
@@ -488,6 +658,15 @@ async fn put_working(
         )
         .await
         .map_err(port_error)?;
+    record(
+        &state,
+        &tenant,
+        &principal,
+        AuditAction::FormUpdate,
+        &slug,
+        Some(version + 1),
+    )
+    .await?;
     Ok(with_etag(StatusCode::OK, version + 1, meta))
 }
 
@@ -526,8 +705,8 @@ async fn publish(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
-    require_staff(&principal, &tenant)?;
     slug_or_404(&slug)?;
+    require(&state, &principal, &tenant, Action::ManageForm, Some(&slug)).await?;
     let expected = required_if_match(&headers)?;
     let (mut meta, version) = load_meta(&state, &tenant, &slug).await?;
     if version != expected {
@@ -584,6 +763,15 @@ async fn publish(
         .await
         .map_err(port_error)?;
     tracing::info!(version = published_version, "form published");
+    record(
+        &state,
+        &tenant,
+        &principal,
+        AuditAction::FormPublish,
+        &slug,
+        Some(published_version),
+    )
+    .await?;
     Ok(with_etag(StatusCode::OK, published_version, published))
 }
 
@@ -667,10 +855,20 @@ async fn close(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
-    require_staff(&principal, &tenant)?;
     slug_or_404(&slug)?;
+    require(&state, &principal, &tenant, Action::ManageForm, Some(&slug)).await?;
     let expected = required_if_match(&headers)?;
-    set_state(&state, &tenant, &slug, expected, FormState::Closed).await
+    let res = set_state(&state, &tenant, &slug, expected, FormState::Closed).await?;
+    record(
+        &state,
+        &tenant,
+        &principal,
+        AuditAction::FormClose,
+        &slug,
+        None,
+    )
+    .await?;
+    Ok(res)
 }
 
 /// Hides a closed (or never published) form from citizens; its versions stay for the
@@ -700,10 +898,20 @@ async fn archive(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
-    require_staff(&principal, &tenant)?;
     slug_or_404(&slug)?;
+    require(&state, &principal, &tenant, Action::ManageForm, Some(&slug)).await?;
     let expected = required_if_match(&headers)?;
-    set_state(&state, &tenant, &slug, expected, FormState::Archived).await
+    let res = set_state(&state, &tenant, &slug, expected, FormState::Archived).await?;
+    record(
+        &state,
+        &tenant,
+        &principal,
+        AuditAction::FormArchive,
+        &slug,
+        None,
+    )
+    .await?;
+    Ok(res)
 }
 
 /// Reads one published version (staff; applications name the version they were made against).
@@ -730,8 +938,8 @@ async fn get_version(
     ApiPath((tenant, slug, version)): ApiPath<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
-    require_staff(&principal, &tenant)?;
     slug_or_404(&slug)?;
+    require(&state, &principal, &tenant, Action::ManageForm, Some(&slug)).await?;
     let version: u64 = version
         .parse()
         .ok()

@@ -15,10 +15,14 @@ async fn main() -> Result<(), lambda_http::Error> {
     let aws = madoguchi_aws::AwsBackend::from_env(endpoint.as_deref(), clock.clone()).await;
     let resources = madoguchi_aws::resources::AwsResources::from_env()?;
     let auth = Authenticator::shared(madoguchi_http::auth::issuers_from_env()?);
+    let items = aws.items(&resources.table);
+    let audit = madoguchi_audit::AuditLog::new(items.clone(), clock.clone())
+        .with_mirror(aws.blobs(resources.bucket("audit")?));
     let state = FormsState {
-        items: aws.items(&resources.table),
+        items,
         auth,
         clock,
+        audit,
     };
     let app = common_layers(router(state).merge(ops_routes()));
     lambda_http::run(app).await

@@ -29,7 +29,7 @@ fn fixture() -> Fixture {
     let token = issuer.mint(&DevTokenRequest {
         sub: "staff-1".into(),
         tenant: madoguchi_domain::tenant::TenantId::parse("272060").unwrap(),
-        role: Role::Staff,
+        role: Role::Admin,
         depts: vec![],
         ttl_seconds: 3600,
         now: jiff::Timestamp::now().as_second(),
@@ -38,6 +38,7 @@ fn fixture() -> Fixture {
     let app = common_layers(router(FormsState {
         items: backend.items(),
         auth: Authenticator::shared(vec![issuer.trusted()]),
+        audit: madoguchi_audit::AuditLog::new(backend.items(), clock.clone()),
         clock,
     }));
     Fixture {

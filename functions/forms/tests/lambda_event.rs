@@ -34,6 +34,7 @@ fn state(dir: &std::path::Path) -> FormsState {
     FormsState {
         items: backend.items(),
         auth: Authenticator::shared(vec![]),
+        audit: madoguchi_audit::AuditLog::new(backend.items(), clock.clone()),
         clock,
     }
 }

@@ -79,7 +79,11 @@ pub async fn notify(state: &NotifyState, body: &str) -> PortResult<Sent> {
     let Some(email) = compose(state, &app, &message.event, to) else {
         return Ok(Sent::Dropped("no template for the event"));
     };
-    let marker = Key::new(app_pk(&tenant, &app.id), mail_sk(&message.event));
+    let marker_event = match message.seq {
+        Some(n) => format!("{}#{n}", message.event),
+        None => message.event.clone(),
+    };
+    let marker = Key::new(app_pk(&tenant, &app.id), mail_sk(&marker_event));
     let mut item = Item::new(
         marker.clone(),
         serde_json::json!({ "sent_at": state.clock.now().to_string() }),

@@ -78,6 +78,10 @@ fn record(email: Option<&str>, notify: &[&str]) -> ApplicationRecord {
         email: email.map(str::to_owned),
         blind_indexes: BTreeMap::new(),
         notify: notify.iter().map(|s| (*s).to_owned()).collect(),
+        applicant_name: Some("山田花子".into()),
+        correction: None,
+        completed_at: None,
+        timeline: vec![],
     }
 }
 

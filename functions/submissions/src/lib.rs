@@ -9,7 +9,8 @@
 //!   receipt mail is queued after the application is durably stored.
 //! - Attachments: a presigned POST into the quarantine prefix; the `attachments` consumer
 //!   checks each file ([`uploads`]).
-//! - History of one's own applications ([`history`]).
+//! - History of one's own applications ([`history`]), and the citizen's moves on them:
+//!   取下げ (withdraw) and 再提出 after 差戻 (correct the flagged fields) ([`workflow`]).
 //!
 //! 個人番号 answers are sealed (`madoguchi-fieldcrypt`) before anything is stored, drafts
 //! included, and shown masked afterwards.
@@ -20,14 +21,15 @@ pub mod history;
 pub mod submit;
 pub mod uploads;
 pub mod verify;
+pub mod workflow;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::{get, post};
-use madoguchi_applications::keys::{FORM_CURRENT_SK, form_pk};
+use axum::routing::{get, post, put};
+use madoguchi_applications::keys::{FORM_CURRENT_SK, form_pk, form_version_sk};
 use madoguchi_applications::{FormState, PublishedForm};
 use madoguchi_domain::error::{DomainError, PROBLEM_TYPE_BASE, Problem};
 use madoguchi_domain::form::PublishWindow;
@@ -119,6 +121,14 @@ pub fn router(state: SubmissionsState) -> Router {
             "/v1/tenants/{tenant}/my/applications/{id}",
             get(history::detail),
         )
+        .route(
+            "/v1/tenants/{tenant}/my/applications/{id}/withdraw",
+            post(workflow::withdraw),
+        )
+        .route(
+            "/v1/tenants/{tenant}/my/applications/{id}/correction",
+            put(workflow::correct),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -131,6 +141,7 @@ pub fn router(state: SubmissionsState) -> Router {
         submit::submit,
         uploads::request_upload, uploads::attachment_status,
         history::list, history::detail,
+        workflow::withdraw, workflow::correct,
     ),
     components(schemas(
         verify::StartVerification, verify::VerificationStarted, verify::ConfirmCode, verify::Proof,
@@ -138,6 +149,8 @@ pub fn router(state: SubmissionsState) -> Router {
         submit::Submitted,
         uploads::UploadRequest, uploads::UploadGranted, uploads::UploadForm, uploads::AttachmentView,
         history::HistoryPage, history::HistoryItem, history::ApplicationView, history::AttachmentItem,
+        history::TimelineEntry, history::CorrectionView, history::CorrectionField,
+        workflow::CorrectionBody, workflow::InvalidTransitionDoc,
     )),
     tags((name = "submissions", description = "Citizen applications: drafts, attachments, submission, history"))
 )]
@@ -230,6 +243,35 @@ pub(crate) async fn published_form(
         return Err(DomainError::NotFound.into());
     }
     Ok(form)
+}
+
+/// The published version `version` of a form (`V#nnnnnn`), whatever the form's state now:
+/// what an application was made against. A tenant whose forms function wrote no `V#` item
+/// for the version still being served falls back to `CURRENT` when the numbers agree.
+pub(crate) async fn form_version(
+    state: &SubmissionsState,
+    tenant: &TenantId,
+    slug: &str,
+    version: u64,
+) -> Result<PublishedForm, ApiError> {
+    let pk = form_pk(tenant, slug);
+    for sk in [form_version_sk(version), FORM_CURRENT_SK.to_owned()] {
+        let Some(item) = state
+            .items
+            .get(&Key::new(pk.clone(), sk))
+            .await
+            .map_err(port_error)?
+        else {
+            continue;
+        };
+        let form: PublishedForm =
+            serde_json::from_value(item.data).map_err(|_| internal("published form"))?;
+        if form.version == version {
+            return Ok(form);
+        }
+    }
+    tracing::error!(version, "form version of an application is missing");
+    Err(ApiError::new(Problem::internal()))
 }
 
 /// The form version a request was made against must be the published one.

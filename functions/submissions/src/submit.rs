@@ -13,12 +13,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use madoguchi_applications::keys::{
-    APP_SK, SINGLE_SK, app_pk, history_sk, idempotency_pk, owner_pk, receipt_pk,
-};
+use madoguchi_applications::keys::{APP_SK, SINGLE_SK, app_pk, idempotency_pk, receipt_pk};
 use madoguchi_applications::{
-    ApplicationRecord, ApplicationStatus, AttachmentRef, DisplayRow, HistoryEntry, NotifyMessage,
-    PublishedForm,
+    ApplicationRecord, ApplicationStatus, AttachmentRef, DisplayRow, NotifyMessage, PublishedForm,
+    applicant_name, application_item, history_item,
 };
 use madoguchi_domain::error::FieldError;
 use madoguchi_domain::form::NotifyEvent;
@@ -118,7 +116,7 @@ pub async fn submit(
     ));
     let idem_key = Key::new(idempotency_pk(&tenant, &citizen.owner, &key), SINGLE_SK);
     if let Some(done) = replay(&state, &idem_key, &request_hash).await? {
-        requeue(&state, &tenant, &done.application_id).await;
+        queue_notice(&state, &tenant, &done.application_id, "received", None).await;
         return Ok((StatusCode::OK, Json(done)).into_response());
     }
 
@@ -143,6 +141,7 @@ pub async fn submit(
     let id = draft_id.unwrap_or_else(|| ApplicationId::new(state.ids.new_id()));
     let (values, blind_indexes) = seal_values(&state, &tenant, &form, &id, checked.values).await?;
     let now = state.clock.now();
+    let summary = summary_rows(checked.summary);
     let record = ApplicationRecord {
         id,
         tenant: tenant.as_str().to_owned(),
@@ -154,15 +153,8 @@ pub async fn submit(
         status: ApplicationStatus::Received,
         submitted_at: now.to_string(),
         answers: values,
-        summary: checked
-            .summary
-            .into_iter()
-            .map(|r| DisplayRow {
-                field: r.field,
-                label: r.label,
-                display: r.display,
-            })
-            .collect(),
+        applicant_name: applicant_name(&summary),
+        summary,
         attachments: attachments
             .into_iter()
             .map(|a| AttachmentRef {
@@ -181,6 +173,9 @@ pub async fn submit(
             .iter()
             .map(|e| notify_name(*e).to_owned())
             .collect(),
+        correction: None,
+        completed_at: None,
+        timeline: Vec::new(),
     };
 
     let mut rng = rand::rngs::OsRng;
@@ -209,7 +204,7 @@ pub async fn submit(
             Ok(()) => {
                 tracing::info!(application = %id, "application received");
                 if record.notify.iter().any(|e| e == "received") {
-                    requeue(&state, &tenant, &id).await;
+                    queue_notice(&state, &tenant, &id, "received", None).await;
                 }
                 return Ok((StatusCode::CREATED, Json(response)).into_response());
             }
@@ -255,25 +250,10 @@ fn transaction(
     idem_key: &Key,
     now: jiff::Timestamp,
 ) -> Vec<TxOp> {
-    let app = Item::new(
-        Key::new(app_pk(tenant, &record.id), APP_SK),
-        serde_json::to_value(record).expect("serializable"),
-    );
-    let history = Item::new(
-        Key::new(
-            owner_pk(tenant, &citizen.owner),
-            history_sk(now.as_millisecond(), &record.id),
-        ),
-        serde_json::to_value(HistoryEntry {
-            id: record.id,
-            receipt: record.receipt.clone(),
-            slug: slug.to_owned(),
-            form_title: record.form_title.clone(),
-            status: record.status,
-            submitted_at: record.submitted_at.clone(),
-        })
-        .expect("serializable"),
-    );
+    // The application with its entry in the staff list (GSI1), and the citizen's history
+    // entry; both are keyed by the record's submission time.
+    let app = application_item(tenant, record);
+    let history = history_item(tenant, record);
     let receipt = Item::new(
         Key::new(receipt_pk(tenant, &record.receipt), SINGLE_SK),
         serde_json::json!({ "application": record.id }),
@@ -317,12 +297,22 @@ async fn replay(
     Ok(Some(record.response))
 }
 
-/// Queues the receipt notice. Never fails the request: the application is already stored.
-async fn requeue(state: &SubmissionsState, tenant: &TenantId, id: &ApplicationId) {
+/// Queues a notice for the `notify` function: `received` (no `seq`: once per application) or
+/// a status notice with `seq` = the timeline length after the change (each change is its own
+/// notice, a requeue of the same change is not). Never fails the request: the change it
+/// announces is already stored.
+pub(crate) async fn queue_notice(
+    state: &SubmissionsState,
+    tenant: &TenantId,
+    id: &ApplicationId,
+    event: &str,
+    seq: Option<u64>,
+) {
     let message = NotifyMessage {
         tenant: tenant.as_str().to_owned(),
         application: *id,
-        event: "received".to_owned(),
+        event: event.to_owned(),
+        seq,
     };
     let body = serde_json::to_string(&message).expect("serializable");
     for attempt in 0..3u32 {
@@ -333,12 +323,12 @@ async fn requeue(state: &SubmissionsState, tenant: &TenantId, id: &ApplicationId
         {
             Ok(()) => return,
             Err(e) => {
-                tracing::warn!(error = %e, attempt, application = %id, "receipt notice not queued");
+                tracing::warn!(error = %e, attempt, application = %id, event, "notice not queued");
                 tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
             }
         }
     }
-    tracing::error!(application = %id, "receipt notice dropped after retries");
+    tracing::error!(application = %id, event, "notice dropped after retries");
 }
 
 pub(crate) fn notify_name(event: NotifyEvent) -> &'static str {
@@ -351,8 +341,20 @@ pub(crate) fn notify_name(event: NotifyEvent) -> &'static str {
     }
 }
 
-/// Seals the sensitive values under the application id, with a blind index of each.
-async fn seal_values(
+/// The display rows of a checked set of answers, as stored.
+pub(crate) fn summary_rows(rows: Vec<madoguchi_domain::form::SummaryRow>) -> Vec<DisplayRow> {
+    rows.into_iter()
+        .map(|r| DisplayRow {
+            field: r.field,
+            label: r.label,
+            display: r.display,
+        })
+        .collect()
+}
+
+/// Seals the sensitive values under the application id (`Binding { record: id, field }`),
+/// with a blind index of each.
+pub(crate) async fn seal_values(
     state: &SubmissionsState,
     tenant: &TenantId,
     form: &PublishedForm,

@@ -7,9 +7,14 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::*;
-use madoguchi_applications::Owner;
-use madoguchi_applications::keys::{HISTORY_PREFIX, SINGLE_SK, draft_sk, idempotency_pk, owner_pk};
-use madoguchi_ports::{ItemStore, Key, QueryRequest, SortKeyCondition};
+use madoguchi_applications::keys::{
+    APP_SK, HISTORY_PREFIX, SINGLE_SK, app_pk, draft_sk, idempotency_pk, owner_pk,
+};
+use madoguchi_applications::{
+    ApplicationRecord, ApplicationStatus, CorrectionRequest, Owner, application_item,
+};
+use madoguchi_domain::ids::ApplicationId;
+use madoguchi_ports::{Condition, ItemStore, Key, QueryRequest, SortKeyCondition};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -203,6 +208,60 @@ fn email_body() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
+/// Bodies shaped like `{"answers"}` (a correction), some of them valid.
+fn correction_body() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::collection::btree_map(key(), json_value(), 0..6),
+        proptest::option::of((key(), json_value())),
+    )
+        .prop_map(|(answers, extra)| {
+            let mut body = json!({ "answers": answers });
+            if let Some((k, v)) = extra {
+                body[k] = v;
+            }
+            body.to_string().into_bytes()
+        })
+}
+
+/// An application of the fuzzed citizen, returned by staff for `applicant`, `my_number` and
+/// `passbook` (stored at version 2). Returns its id.
+async fn returned_application(app: &App, auth: &Auth) -> String {
+    let number = my_number(42);
+    let done = app
+        .submit(
+            SLUG,
+            auth,
+            Some("k-1"),
+            1,
+            json!({"applicant": "山田花子", "my_number": number}),
+        )
+        .await;
+    let id = done.ok(201)["application_id"].as_str().unwrap().to_owned();
+    let key = application_key(&id);
+    let item = app.backend.items().get(&key).await.unwrap().unwrap();
+    let mut record: ApplicationRecord = serde_json::from_value(item.data).unwrap();
+    record.status = ApplicationStatus::Returned;
+    record.correction = Some(CorrectionRequest {
+        fields: vec!["applicant".into(), "my_number".into(), "passbook".into()],
+        message: "ご確認ください。".into(),
+    });
+    let mut item = application_item(&tenant(), &record);
+    item.version = 2;
+    app.backend
+        .items()
+        .put(item, Condition::VersionEquals(1))
+        .await
+        .unwrap();
+    id
+}
+
+fn application_key(id: &str) -> Key {
+    Key::new(
+        app_pk(&tenant(), &ApplicationId::parse(id).unwrap()),
+        APP_SK,
+    )
+}
+
 /// Checks the answer of one request: no 5xx, and every 4xx is problem+json.
 fn check(res: &Res) -> Result<(), TestCaseError> {
     prop_assert!(
@@ -323,11 +382,34 @@ proptest! {
     }
 
     #[test]
+    fn corrections_never_fail_the_server_nor_half_write(
+        body in body(correction_body().boxed()),
+        if_match in prop_oneof![4 => Just("2".to_owned()), 1 => "[ -~]{0,12}"],
+    ) {
+        let (rt, app, auth) = fixture();
+        let id = rt.block_on(returned_application(&app, &auth));
+        let path = format!("/my/applications/{id}/correction");
+        let headers = [("if-match", if_match.as_str())];
+        let res = rt.block_on(app.send(app.request(Method::PUT, &path, &auth, Some(body), &headers)));
+        check(&res)?;
+        let item = rt.block_on(app.backend.items().get(&application_key(&id))).unwrap().unwrap();
+        let record: ApplicationRecord = serde_json::from_value(item.data).unwrap();
+        if res.status == StatusCode::OK {
+            prop_assert_eq!(record.status, ApplicationStatus::InReview);
+            prop_assert_eq!(item.version, 3);
+        } else {
+            prop_assert!(res.status.is_client_error(), "status {}", res.status);
+            prop_assert_eq!(record.status, ApplicationStatus::Returned);
+            prop_assert_eq!(item.version, 2, "a refused correction changed the application");
+        }
+    }
+
+    #[test]
     fn arbitrary_paths_never_fail_the_server(
         tenant_segment in prop_oneof![Just(TENANT.to_owned()), "[0-9a-z%#.]{0,10}"],
         slug in prop_oneof![Just(SLUG.to_owned()), "[a-zA-Z0-9%._~-]{0,70}"],
         id in "[a-zA-Z0-9%._~-]{0,40}",
-        route in 0usize..5,
+        route in 0usize..6,
         cursor in proptest::option::of("[a-zA-Z0-9%._~=-]{0,80}"),
     ) {
         let (rt, app, auth) = fixture();
@@ -339,9 +421,14 @@ proptest! {
                 Some(c) => format!("/v1/tenants/{tenant_segment}/my/applications?cursor={c}&limit=0"),
                 None => format!("/v1/tenants/{tenant_segment}/my/applications?limit=999999999999999999999"),
             },
+            5 => format!("/v1/tenants/{tenant_segment}/my/applications/{id}/withdraw"),
             _ => format!("/v1/tenants/{tenant_segment}/forms/{slug}/draft"),
         };
-        let method = if route == 4 { Method::DELETE } else { Method::GET };
+        let method = match route {
+            4 => Method::DELETE,
+            5 => Method::POST,
+            _ => Method::GET,
+        };
         let req = match axum::http::Request::builder()
             .method(method)
             .uri(&path)

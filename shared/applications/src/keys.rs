@@ -118,6 +118,58 @@ pub fn parse_quarantine_key(key: &str) -> Option<(TenantId, ApplicationId, Attac
     Some((tenant, draft, id))
 }
 
+/// GSI1 partition of a form's applications (sort key [`form_apps_sk`]): the staff list, by
+/// submission time, across the form's versions.
+pub fn form_apps_pk(tenant: &TenantId, slug: &str) -> String {
+    tenant.key(&["FORMAPPS", slug])
+}
+pub fn form_apps_sk(submitted_at_millis: i64, id: &ApplicationId) -> String {
+    format!("{submitted_at_millis:015}#{id}")
+}
+/// Memos (`MEMO#<ts>#<id>`) and staff attachments (`SATT#<id>`) live in the application
+/// partition next to the record.
+pub fn memo_sk(at_millis: i64, id: &str) -> String {
+    format!("{MEMO_PREFIX}{at_millis:015}#{id}")
+}
+pub const MEMO_PREFIX: &str = "MEMO#";
+pub fn staff_attachment_sk(id: &AttachmentId) -> String {
+    format!("{STAFF_ATTACHMENT_PREFIX}{id}")
+}
+pub const STAFF_ATTACHMENT_PREFIX: &str = "SATT#";
+/// Object key of a file staff attached to an application (attachments bucket).
+pub fn staff_attachment_key(tenant: &TenantId, app: &ApplicationId, id: &AttachmentId) -> String {
+    format!("staff/{}/{app}/{id}", tenant.as_str())
+}
+
+/// Grants on a form (its owning department and department → permissions), in the form
+/// partition; versioned on its own so grants change without a new form version.
+pub const FORM_GRANTS_SK: &str = "GRANTS";
+/// The tenant's department tree (one item: a few hundred departments at most).
+pub fn org_pk(tenant: &TenantId) -> String {
+    tenant.key(&["ORG"])
+}
+/// Staff directory: `{tenant}#STAFF#s-<sha256(sub)[..32]>`; listed through GSI1.
+pub fn staff_pk(tenant: &TenantId, sub: &str) -> String {
+    let digest = hex::encode(Sha256::digest(sub.as_bytes()));
+    tenant.key(&["STAFF", &format!("s-{}", &digest[..32])])
+}
+pub fn staff_index_pk(tenant: &TenantId) -> String {
+    tenant.key(&["STAFFDIR"])
+}
+/// Staff sign-ins already recorded in the audit log (one per token).
+pub fn login_pk(tenant: &TenantId, sub: &str, issued: i64) -> String {
+    let digest = hex::encode(Sha256::digest(format!("{sub}\n{issued}").as_bytes()));
+    tenant.key(&["LOGIN", &digest[..32]])
+}
+/// Export jobs: `{tenant}#EXPORT#<id>`.
+pub fn export_pk(tenant: &TenantId, id: &str) -> String {
+    tenant.key(&["EXPORT", id])
+}
+/// Object key of a CSV export (exports bucket).
+pub fn export_key(tenant: &TenantId, id: &str) -> String {
+    format!("exports/{}/{id}.csv", tenant.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

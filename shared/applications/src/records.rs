@@ -128,26 +128,80 @@ pub struct ApplicationRecord {
     pub blind_indexes: BTreeMap<String, String>,
     /// Events the form mails the applicant about.
     pub notify: Vec<String>,
+    /// 申請者氏名 as entered (the first field labelled 氏名/名前 that is not a フリガナ), for
+    /// the staff list and its name filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applicant_name: Option<String>,
+    /// Set while 差戻: what the citizen is asked to correct.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correction: Option<CorrectionRequest>,
+    /// When it reached 完了 (for the average processing time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    /// Every status change, oldest first.
+    #[serde(default)]
+    pub timeline: Vec<StatusChange>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ApplicationStatus {
-    /// 受付
-    Received,
-    /// 審査中
-    InReview,
-    /// 差戻
-    Returned,
-    /// 保留
-    OnHold,
-    /// 完了
-    Completed,
-    /// 却下
-    Rejected,
-    /// 取下げ
-    Withdrawn,
+/// 差戻: the fields the citizen may change, and the message they are shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrectionRequest {
+    pub fields: Vec<String>,
+    pub message: String,
 }
+
+/// One move of the workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub from: ApplicationStatus,
+    pub to: ApplicationStatus,
+    pub at: String,
+    /// `staff` or `citizen` (never an identifier: the citizen sees their timeline).
+    pub by: String,
+    /// Shown to the citizen (e.g. the reason for a return); empty if none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// An internal note on an application (メモ): staff only, never shown to citizens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoRecord {
+    pub id: String,
+    pub application: ApplicationId,
+    /// The author's subject id.
+    pub author: String,
+    pub at: String,
+    pub text: String,
+}
+
+/// A file staff attached to an application (e.g. the issued certificate's scan).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffAttachmentRecord {
+    pub id: AttachmentId,
+    pub application: ApplicationId,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: u64,
+    pub sha256: String,
+    pub object_key: String,
+    pub author: String,
+    pub at: String,
+}
+
+/// A staff member as the tenant administrator registered them. When present it decides the
+/// member's departments (the token's department claim is ignored) and can switch them off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffMember {
+    pub sub: String,
+    #[serde(default)]
+    pub display_name: String,
+    pub depts: Vec<String>,
+    pub active: bool,
+    pub updated_at: String,
+}
+
+/// 処理状況: the workflow is the domain crate's.
+pub use madoguchi_domain::workflow::ApplicationStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisplayRow {
@@ -184,4 +238,8 @@ pub struct NotifyMessage {
     pub application: ApplicationId,
     /// `received`, `status_changed`, …
     pub event: String,
+    /// Which occurrence of the event (the timeline length after a status change): a second
+    /// `status_changed` is a new notice, a redelivered message is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }

@@ -4,6 +4,7 @@
 //! argument, so every rule here is testable and runs the same on Lambda and in the
 //! embedded host.
 
+pub mod authz;
 pub mod date;
 pub mod error;
 pub mod filetype;
@@ -14,6 +15,7 @@ pub mod mynumber;
 pub mod receipt;
 pub mod tenant;
 pub mod wareki;
+pub mod workflow;
 
 pub use date::{Date, parse_japanese_date, today_in_tokyo};
 pub use error::{DomainError, FieldError, PROBLEM_CONTENT_TYPE, Problem, problem_types};
@@ -22,3 +24,4 @@ pub use money::Yen;
 pub use receipt::ReceiptNumber;
 pub use tenant::TenantId;
 pub use wareki::{Era, FIRST_SUPPORTED_DATE, Wareki, format_wareki};
+pub use workflow::ApplicationStatus;

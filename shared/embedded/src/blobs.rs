@@ -12,6 +12,11 @@
 //!   readers see the old or the new body, never a part. `get` streams the open file.
 //!   [`FsBlobStore::put_stream`] does the same from a stream, within a size range (presigned
 //!   POST uploads through the local host).
+//! - `upload` ([`BlobStore::upload`]) writes its chunks to such a temp file (named
+//!   `.madoguchi-tmp-*`, so listings and reads skip it) as they come, hashing them on the way;
+//!   `finish` fsyncs it, renames it into place and writes the sidecar, exactly as `put` does.
+//!   `abort` removes the temp file, and so does dropping an unfinished upload; only a process
+//!   crash can leave one behind, as it can for `put`. `put_stream` is built on it.
 //! - `presign_post` returns a form for `POST {public_url}/_blobs/{bucket}` whose policy is
 //!   HMAC-signed (see `presign.rs`); the host checks it with
 //!   [`crate::PresignVerifier::verify_post_form`] and stores the file with `put_stream`.
@@ -33,8 +38,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use madoguchi_ports::blob::check_key;
 use madoguchi_ports::{
-    BlobBody, BlobMeta, BlobStore, Clock, PortError, PortResult, PresignMethod, Presigned,
-    PresignedPost, UploadPolicy,
+    BlobBody, BlobMeta, BlobStore, BlobUpload, Clock, PortError, PortResult, PresignMethod,
+    Presigned, PresignedPost, UploadPolicy,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -235,7 +240,8 @@ fn create_temp_in(dir: &Path) -> PortResult<(PathBuf, File)> {
 struct TempFile(Option<PathBuf>);
 
 impl TempFile {
-    fn keep(mut self) {
+    /// The file is in place (renamed): nothing to remove any more.
+    fn keep(&mut self) {
         self.0 = None;
     }
 }
@@ -331,53 +337,50 @@ impl FsBlobStore {
     where
         R: AsyncRead + Unpin + Send,
     {
-        self.check_bucket()?;
-        check_blob_key(key)?;
-        check_content_type(content_type)?;
-        let (path, meta_path) = self.paths(key);
-        let dir = path.parent().expect("key path has a parent").to_path_buf();
-        let (tmp, file) = self.blocking(move |_| create_temp_in(&dir)).await?;
-        let guard = TempFile(Some(tmp.clone()));
-        let write_err = |e: io::Error| StreamPutError::Store(fsutil::io_err("write blob", e));
-        let mut file = tokio::fs::File::from_std(file);
-        let mut hasher = Sha256::new();
-        let mut total: u64 = 0;
+        // Dropping `upload` on any early return removes its temp file.
+        let mut upload = self.start_upload(key, content_type).await?;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = body.read(&mut buf).await.map_err(StreamPutError::Body)?;
             if n == 0 {
                 break;
             }
-            total += n as u64;
-            if total > *size.end() {
+            if upload.total + n as u64 > *size.end() {
                 return Err(StreamPutError::TooLarge);
             }
-            hasher.update(&buf[..n]);
-            file.write_all(&buf[..n]).await.map_err(write_err)?;
+            upload.write_slice(&buf[..n]).await?;
         }
-        if total < *size.start() {
+        if upload.total < *size.start() {
             return Err(StreamPutError::TooSmall);
         }
-        file.flush().await.map_err(write_err)?;
-        file.sync_all().await.map_err(write_err)?;
-        let md = file.metadata().await.map_err(write_err)?;
-        drop(file);
-        let sidecar = Sidecar {
-            stamp: stamp(&md),
-            etag: hex::encode(hasher.finalize()),
-            content_type: content_type.map(str::to_owned),
-        };
-        let meta = BlobMeta {
-            key: key.to_owned(),
-            size: total,
-            etag: sidecar.etag.clone(),
-            content_type: sidecar.content_type.clone(),
-        };
-        self.blocking(move |_| commit_temp(&tmp, &path, &meta_path, &sidecar))
-            .await?;
-        guard.keep();
-        tracing::debug!(bucket = %self.bucket, size = total, "blob put (streamed)");
+        let meta = upload.finish_inner().await?;
+        tracing::debug!(bucket = %self.bucket, size = meta.size, "blob put (streamed)");
         Ok(meta)
+    }
+
+    /// Checks the key and content type and opens the upload's temp file in the key's
+    /// directory (creating the directory).
+    async fn start_upload(&self, key: &str, content_type: Option<&str>) -> PortResult<FsUpload> {
+        self.check_bucket()?;
+        check_blob_key(key)?;
+        check_content_type(content_type)?;
+        let (path, meta_path) = self.paths(key);
+        let dir = path.parent().expect("key path has a parent").to_path_buf();
+        let (tmp, file) = self.blocking(move |_| create_temp_in(&dir)).await?;
+        Ok(FsUpload {
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            root: self.root.clone(),
+            path,
+            meta_path,
+            content_type: content_type.map(str::to_owned),
+            file: Some(tokio::fs::File::from_std(file)),
+            tmp: tmp.clone(),
+            temp: TempFile(Some(tmp)),
+            hasher: Sha256::new(),
+            total: 0,
+            broken: false,
+        })
     }
 
     fn check_bucket(&self) -> PortResult<()> {
@@ -405,6 +408,120 @@ impl FsBlobStore {
         tokio::task::spawn_blocking(move || f(layout))
             .await
             .map_err(|e| PortError::Backend(format!("blob task failed: {e}")))?
+    }
+}
+
+/// A streaming upload into the file store: the body goes to a temp file in the key's
+/// directory, renamed into place by `finish` (see the module documentation).
+struct FsUpload {
+    bucket: String,
+    key: String,
+    root: PathBuf,
+    path: PathBuf,
+    meta_path: PathBuf,
+    content_type: Option<String>,
+    /// `None` once finished or aborted.
+    file: Option<tokio::fs::File>,
+    tmp: PathBuf,
+    /// Removes the temp file when the upload is dropped unfinished.
+    temp: TempFile,
+    hasher: Sha256,
+    total: u64,
+    /// A write failed or was cancelled: the upload can only be aborted.
+    broken: bool,
+}
+
+fn broken_upload() -> PortError {
+    PortError::Invalid("upload failed earlier; it can only be aborted".into())
+}
+
+impl FsUpload {
+    async fn write_slice(&mut self, bytes: &[u8]) -> PortResult<()> {
+        if self.broken {
+            return Err(broken_upload());
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let file = self.file.as_mut().ok_or_else(broken_upload)?;
+        // Broken until the write is done: a write that fails or is cancelled midway leaves
+        // the file and the hash out of step.
+        self.broken = true;
+        file.write_all(bytes)
+            .await
+            .map_err(|e| fsutil::io_err("write blob", e))?;
+        self.hasher.update(bytes);
+        self.total += bytes.len() as u64;
+        self.broken = false;
+        Ok(())
+    }
+
+    /// Fsyncs the temp file and moves it into place with its sidecar, as `put` does.
+    async fn finish_inner(&mut self) -> PortResult<BlobMeta> {
+        if self.broken {
+            return Err(broken_upload());
+        }
+        let mut file = self.file.take().ok_or_else(broken_upload)?;
+        let write_err = |e: io::Error| fsutil::io_err("write blob", e);
+        file.flush().await.map_err(write_err)?;
+        file.sync_all().await.map_err(write_err)?;
+        let md = file.metadata().await.map_err(write_err)?;
+        drop(file);
+        let sidecar = Sidecar {
+            stamp: stamp(&md),
+            etag: hex::encode(std::mem::take(&mut self.hasher).finalize()),
+            content_type: self.content_type.clone(),
+        };
+        let meta = BlobMeta {
+            key: self.key.clone(),
+            size: self.total,
+            etag: sidecar.etag.clone(),
+            content_type: sidecar.content_type.clone(),
+        };
+        let (tmp, path, meta_path) = (self.tmp.clone(), self.path.clone(), self.meta_path.clone());
+        tokio::task::spawn_blocking(move || commit_temp(&tmp, &path, &meta_path, &sidecar))
+            .await
+            .map_err(|e| PortError::Backend(format!("blob task failed: {e}")))??;
+        self.temp.keep();
+        Ok(meta)
+    }
+}
+
+#[async_trait]
+impl BlobUpload for FsUpload {
+    async fn write(&mut self, chunk: Bytes) -> PortResult<()> {
+        self.write_slice(&chunk).await
+    }
+
+    async fn finish(mut self: Box<Self>) -> PortResult<BlobMeta> {
+        // On failure, dropping `self` removes the temp file.
+        let meta = self.finish_inner().await?;
+        tracing::debug!(bucket = %self.bucket, size = meta.size, "blob uploaded");
+        Ok(meta)
+    }
+
+    async fn abort(mut self: Box<Self>) -> PortResult<()> {
+        drop(self.file.take());
+        let Some(tmp) = self.temp.0.take() else {
+            return Ok(());
+        };
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            match fs::remove_file(&tmp) {
+                Ok(()) => {}
+                Err(e) if is_missing(&e) => {}
+                Err(e) => return Err(fsutil::io_err("remove upload temp file", e)),
+            }
+            // The upload may have created the key's directories: prune them if empty.
+            if let Some(dir) = tmp.parent() {
+                Layout::prune_empty_dirs(dir, &root);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| PortError::Backend(format!("blob task failed: {e}")))??;
+        tracing::debug!(bucket = %self.bucket, "blob upload aborted");
+        Ok(())
     }
 }
 
@@ -775,6 +892,14 @@ impl BlobStore for FsBlobStore {
             fields,
             expires_at,
         })
+    }
+
+    async fn upload(
+        &self,
+        key: &str,
+        content_type: Option<&str>,
+    ) -> PortResult<Box<dyn BlobUpload>> {
+        Ok(Box::new(self.start_upload(key, content_type).await?))
     }
 }
 

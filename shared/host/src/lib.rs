@@ -42,6 +42,9 @@ pub mod names {
     pub const ATTACHMENTS_QUEUE: &str = "attachments";
     /// Notices to applicants.
     pub const NOTIFY_QUEUE: &str = "notify";
+    /// CSV exports (short-lived) and the audit log's copy (S3 Object Lock in AWS).
+    pub const EXPORTS_BUCKET: &str = "exports";
+    pub const AUDIT_BUCKET: &str = "audit";
     /// Sender of local mail (the outbox) and of mail through moto's SES.
     pub const LOCAL_MAIL_FROM: &str = "no-reply@madoguchi.invalid";
     /// Receives before a message goes to the dead-letter queue (same as the CDK redrive policy).
@@ -78,6 +81,9 @@ pub struct Wiring {
     pub attachments: Arc<dyn BlobStore>,
     pub attachments_queue: Arc<dyn Queue>,
     pub notify_queue: Arc<dyn Queue>,
+    pub exports: Arc<dyn BlobStore>,
+    /// Where every audit record is also written (the Object Lock bucket in AWS).
+    pub audit_mirror: Option<Arc<dyn BlobStore>>,
     pub keys: Arc<dyn Keys>,
     /// Field encryption over `keys`, with one data-key cache for the whole process.
     pub cipher: Arc<FieldCipher>,
@@ -109,6 +115,8 @@ pub async fn wire(config: &HostConfig, public_url: &str) -> anyhow::Result<Wirin
                 attachments: backend.blobs(names::ATTACHMENTS_BUCKET),
                 attachments_queue: backend.queue(names::ATTACHMENTS_QUEUE, settings),
                 notify_queue: backend.queue(names::NOTIFY_QUEUE, settings),
+                exports: backend.blobs(names::EXPORTS_BUCKET),
+                audit_mirror: Some(backend.blobs(names::AUDIT_BUCKET)),
                 cipher: Arc::new(FieldCipher::new(
                     keys.clone(),
                     clock.clone(),
@@ -140,6 +148,8 @@ async fn aws_wiring(config: &HostConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
             let spec = madoguchi_aws::provision::ProvisionSpec::named(&config.aws_prefix)
                 .bucket(names::LINKAGE_BUCKET)
                 .bucket(names::ATTACHMENTS_BUCKET)
+                .bucket(names::EXPORTS_BUCKET)
+                .bucket(names::AUDIT_BUCKET)
                 .queue(
                     names::LINKAGE_INBOUND_QUEUE,
                     Duration::from_secs(60),
@@ -188,6 +198,8 @@ async fn aws_wiring(config: &HostConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         attachments: backend.blobs(attachments),
         attachments_queue: backend.queue(resources.queue_url(names::ATTACHMENTS_QUEUE)?),
         notify_queue: backend.queue(resources.queue_url(names::NOTIFY_QUEUE)?),
+        exports: backend.blobs(resources.bucket(names::EXPORTS_BUCKET)?),
+        audit_mirror: Some(backend.blobs(resources.bucket(names::AUDIT_BUCKET)?)),
         cipher: Arc::new(FieldCipher::new(
             keys.clone(),
             clock.clone(),
@@ -205,15 +217,43 @@ async fn aws_wiring(config: &HostConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
 
 /// The merged OpenAPI document of every HTTP function.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    madoguchi_http::openapi::merged([madoguchi_forms::openapi(), madoguchi_submissions::openapi()])
+    madoguchi_http::openapi::merged([
+        madoguchi_forms::openapi(),
+        madoguchi_submissions::openapi(),
+        madoguchi_staff::openapi(),
+    ])
 }
 
 /// Every HTTP function's router, merged, with the host's own routes.
+/// The audit log of this host (one per process, like the field cipher).
+pub fn audit_log(wiring: &Wiring) -> madoguchi_audit::AuditLog {
+    let log = madoguchi_audit::AuditLog::new(wiring.items.clone(), wiring.clock.clone());
+    match &wiring.audit_mirror {
+        Some(m) => log.with_mirror(m.clone()),
+        None => log,
+    }
+}
+
 pub fn router(wiring: &Wiring, auth: Arc<Authenticator>, dev: Option<&DevIssuer>) -> Router {
+    let audit = audit_log(wiring);
     let forms = madoguchi_forms::router(madoguchi_forms::FormsState {
         items: wiring.items.clone(),
         auth: auth.clone(),
         clock: wiring.clock.clone(),
+        audit: audit.clone(),
+    });
+    let staff = madoguchi_staff::router(madoguchi_staff::StaffState {
+        items: wiring.items.clone(),
+        attachments: wiring.attachments.clone(),
+        exports: wiring.exports.clone(),
+        notify: wiring.notify_queue.clone(),
+        cipher: wiring.cipher.clone(),
+        audit,
+        audit_mirror: wiring.audit_mirror.clone(),
+        auth: auth.clone(),
+        clock: wiring.clock.clone(),
+        ids: Arc::new(UuidV7Gen),
+        settings: Arc::new(madoguchi_staff::Settings::default()),
     });
     let submissions = madoguchi_submissions::router(madoguchi_submissions::SubmissionsState {
         items: wiring.items.clone(),
@@ -233,6 +273,7 @@ pub fn router(wiring: &Wiring, auth: Arc<Authenticator>, dev: Option<&DevIssuer>
     let mut app = Router::new()
         .merge(forms)
         .merge(submissions)
+        .merge(staff)
         .merge(madoguchi_http::ops_routes())
         .route(
             "/openapi.json",

@@ -120,7 +120,7 @@ impl Client {
 }
 
 async fn staff_publish(host: &Host) -> u64 {
-    let staff = host.token("staff", TENANT, 600);
+    let staff = host.token("admin", TENANT, 600);
     let c = Client {
         c: reqwest::Client::new(),
         base: host.base.clone(),

@@ -14,6 +14,9 @@
 //! - `presign_post` returns a browser upload form for one key with a size range (S3's POST
 //!   policy; embedded: an HMAC-signed policy served by the local host). See
 //!   [`BlobStore::presign_post`] for the whole contract.
+//! - `upload` writes one object from a sequence of chunks with memory bounded by one part
+//!   (S3 multipart upload; embedded: a temp file renamed into place). The object appears only
+//!   when [`BlobUpload::finish`] succeeds. See [`BlobStore::upload`] for the whole contract.
 //! - Keys are `/`-separated, never start with `/`, never contain `..`; adapters refuse others.
 
 use std::pin::Pin;
@@ -169,6 +172,27 @@ pub fn check_key(key: &str) -> PortResult<()> {
     }
 }
 
+/// One object being written in pieces, from [`BlobStore::upload`]. See there for the contract.
+///
+/// After an error from [`write`](BlobUpload::write), or a `write` future dropped before it
+/// completed, the upload is broken: further writes and [`finish`](BlobUpload::finish) fail
+/// with `Invalid`, nothing becomes visible, and [`abort`](BlobUpload::abort) (or dropping it)
+/// cleans up. When `finish` fails, the upload is cleaned up as if dropped.
+#[async_trait]
+pub trait BlobUpload: Send {
+    /// Appends bytes. Implementations buffer internally and send parts as they fill (the AWS
+    /// adapter: 8 MiB parts), so memory stays bounded by one part whatever the object's size.
+    /// An empty chunk is allowed and changes nothing.
+    async fn write(&mut self, chunk: Bytes) -> PortResult<()>;
+    /// Completes the object; only now does it become visible under its key (readers never
+    /// see a half-written object). Returns the stored object's metadata (`size` is the sum of
+    /// the chunks written; `content_type` the one given to [`BlobStore::upload`]).
+    async fn finish(self: Box<Self>) -> PortResult<BlobMeta>;
+    /// Abandons the upload; nothing becomes visible (an existing object under the key stays
+    /// as it was) and the parts written so far are removed.
+    async fn abort(self: Box<Self>) -> PortResult<()>;
+}
+
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, body: Bytes, content_type: Option<&str>)
@@ -212,6 +236,42 @@ pub trait BlobStore: Send + Sync {
     /// Refusals are answered by the upload endpoint (S3: XML errors, 400/403; embedded host:
     /// problem+json, 400/403/413), never by this call.
     async fn presign_post(&self, policy: &UploadPolicy) -> PortResult<PresignedPost>;
+
+    /// Starts writing one object from a sequence of chunks, with memory bounded by one part
+    /// whatever the object's size (a CSV export of 100,000 applications, an outbound linkage
+    /// file). Write the chunks with [`BlobUpload::write`], then [`BlobUpload::finish`].
+    ///
+    /// # Contract
+    /// - `key` is checked with [`check_key`] (and the adapter's own key rules, as for `put`)
+    ///   before any I/O; a bad key is `Invalid` here, not at `finish`.
+    /// - Nothing is visible under `key` until `finish` succeeds: while chunks are written,
+    ///   `head` and `list` show no new object, `get` the old one (if any). `finish` replaces
+    ///   an existing object atomically, as `put` does: a reader sees the old body or the new
+    ///   one, never a part.
+    /// - The stored object has exactly the bytes written, in order, and `content_type`
+    ///   (stored as `put` stores it, so `head` and `get` report it). Its `etag` is a digest
+    ///   of the content like `put`'s, but need not equal the etag of a `put` of the same bytes
+    ///   (S3's multipart etags are `<md5 of the parts' md5s>-<parts>`).
+    /// - An upload with no bytes at all is allowed and stores a 0-byte object.
+    /// - [`BlobUpload::abort`] leaves nothing behind: no object, no parts.
+    /// - An upload dropped without `finish` or `abort` makes nothing visible either:
+    ///   - AWS: an unfinished S3 multipart upload is never visible as an object. The adapter
+    ///     creates the multipart upload only once the first 8 MiB part is full (a smaller
+    ///     object is one `PutObject` at `finish`), and on drop it spawns a best-effort
+    ///     `AbortMultipartUpload` on the current Tokio runtime. Parts that outlive that (a
+    ///     process killed, a frozen Lambda) are removed by the bucket lifecycle rule
+    ///     `AbortIncompleteMultipartUpload` (`abort-incomplete-uploads`, 1 day, on every
+    ///     bucket of the CDK stack); until then they cost storage, never visibility.
+    ///   - Embedded: the body goes to a temp file (`.madoguchi-tmp-*`) in the key's directory,
+    ///     which listings and reads skip; the file is removed when the upload is dropped or
+    ///     aborted. Only a process crash can leave one behind, as it can for `put`.
+    /// - Backend errors (an unreachable service, a full disk) surface from `write` or
+    ///   `finish`; after one, the upload is broken (see [`BlobUpload`]).
+    async fn upload(
+        &self,
+        key: &str,
+        content_type: Option<&str>,
+    ) -> PortResult<Box<dyn BlobUpload>>;
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ pub mod queue;
 pub mod scan;
 
 pub use blob::{
-    BlobBody, BlobMeta, BlobStore, PresignMethod, Presigned, PresignedPost, UploadPolicy,
+    BlobBody, BlobMeta, BlobStore, BlobUpload, PresignMethod, Presigned, PresignedPost,
+    UploadPolicy,
 };
 pub use clock::{Clock, FixedClock, IdGen, SystemClock, UuidV7Gen};
 pub use error::{PortError, PortResult};

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use base64::Engine;
 use http_body_util::BodyExt;
-use madoguchi_applications::keys::{FORM_CURRENT_SK, form_pk};
+use madoguchi_applications::keys::{FORM_CURRENT_SK, form_pk, form_version_sk};
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_embedded::{EmbeddedBackend, QueueSettings};
 use madoguchi_fieldcrypt::{CachePolicy, FieldCipher};
@@ -185,7 +185,8 @@ impl App {
         }
     }
 
-    /// Writes the `CURRENT` item as the forms function publishes it.
+    /// Writes the `CURRENT` item and the immutable `V#nnnnnn` as the forms function publishes
+    /// them.
     pub async fn publish(&self, slug: &str, version: u64, state: &str, definition: Value) {
         let form = json!({
             "tenant": TENANT, "slug": slug, "version": version,
@@ -194,14 +195,16 @@ impl App {
         // Fail here, not in the handler, if the test wrote a definition that does not parse.
         serde_json::from_value::<madoguchi_applications::PublishedForm>(form.clone())
             .expect("test definition parses");
-        let key = Key::new(form_pk(&tenant(), slug), FORM_CURRENT_SK);
-        let mut item = Item::new(key, form);
-        item.version = version;
-        self.backend
-            .items()
-            .put(item, Condition::None)
-            .await
-            .unwrap();
+        for sk in [FORM_CURRENT_SK.to_owned(), form_version_sk(version)] {
+            let key = Key::new(form_pk(&tenant(), slug), sk);
+            let mut item = Item::new(key, form.clone());
+            item.version = version;
+            self.backend
+                .items()
+                .put(item, Condition::None)
+                .await
+                .unwrap();
+        }
     }
 
     pub fn token(&self, sub: &str, tenant: TenantId, role: Role, email: Option<&str>) -> String {
@@ -226,7 +229,7 @@ impl App {
     }
 
     pub fn staff(&self) -> Auth {
-        Auth::Bearer(self.token("staff-1", tenant(), Role::Staff, None))
+        Auth::Bearer(self.token("staff-1", tenant(), Role::Admin, None))
     }
 
     pub fn request(

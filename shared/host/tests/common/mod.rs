@@ -109,6 +109,32 @@ impl Host {
         self.token_for(role, tenant, ttl, "e2e", None)
     }
 
+    /// A development token for `sub` in exactly these departments.
+    pub fn token_depts(&self, role: &str, tenant: &str, sub: &str, depts: &[&str]) -> String {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"));
+        cmd.args([
+            "dev-token",
+            "--role",
+            role,
+            "--tenant",
+            tenant,
+            "--sub",
+            sub,
+        ])
+        .arg("--data-dir")
+        .arg(&self.data_dir);
+        for d in depts {
+            cmd.arg("--dept").arg(d);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
     /// A development token for subject `sub`, with an `email` claim when given.
     pub fn token_for(
         &self,
