@@ -17,14 +17,12 @@ use madoguchi_domain::authz::{
     Action, Department, FormGrants, OrgError, OrgTree, Permission, Resource, is_valid_dept_id,
 };
 use madoguchi_domain::error::DomainError;
-use madoguchi_http::{
-    ApiError, ApiJson, ApiPath, ApiQuery, Authenticated, tenant_from_path, with_etag,
-};
+use madoguchi_http::{ApiError, ApiJson, ApiPath, ApiQuery, with_etag};
 use madoguchi_ports::{Condition, Index, Item, Key, QueryRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::{StaffState, audit, caller, field_error, internal, port_error, required_if_match};
+use crate::{Caller, StaffState, audit, field_error, internal, port_error, required_if_match};
 
 fn org_error(e: OrgError) -> ApiError {
     let (field, message) = match &e {
@@ -72,13 +70,7 @@ pub struct OrgDoc {
         (status = 403, description = "not staff of this tenant", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
     )
 )]
-pub async fn get_org(
-    State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
-) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
+pub async fn get_org(State(state): State<StaffState>, who: Caller) -> Result<Response, ApiError> {
     who.require(
         Action::ReadOrganisation,
         Resource::Tenant(&who.tenant),
@@ -112,13 +104,10 @@ pub async fn get_org(
 )]
 pub async fn put_org(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    who: Caller,
     headers: HeaderMap,
     ApiJson(body): ApiJson<OrgDoc>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     who.require(
         Action::ManageOrganisation,
         Resource::Tenant(&who.tenant),
@@ -250,11 +239,8 @@ pub struct MemberList {
 )]
 pub async fn list_members(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    who: Caller,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     who.require(
         Action::ManageOrganisation,
         Resource::Tenant(&who.tenant),
@@ -308,13 +294,11 @@ pub async fn list_members(
 )]
 pub async fn put_member(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath((tenant, sub)): ApiPath<(String, String)>,
+    who: Caller,
+    ApiPath((_tenant, sub)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<MemberRequest>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     who.require(
         Action::ManageOrganisation,
         Resource::Tenant(&who.tenant),
@@ -418,11 +402,9 @@ pub struct GrantsDoc {
 )]
 pub async fn get_grants(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath((tenant, slug)): ApiPath<(String, String)>,
+    who: Caller,
+    ApiPath((_tenant, slug)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     who.require(
         Action::ManageOrganisation,
         Resource::Tenant(&who.tenant),
@@ -475,13 +457,11 @@ async fn form_exists(
 )]
 pub async fn put_grants(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath((tenant, slug)): ApiPath<(String, String)>,
+    who: Caller,
+    ApiPath((_tenant, slug)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<GrantsDoc>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     who.require(
         Action::ManageOrganisation,
         Resource::Tenant(&who.tenant),
@@ -583,12 +563,9 @@ pub struct AuditPage {
 )]
 pub async fn audit_records(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    who: Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     who.require(Action::ReadAudit, Resource::Tenant(&who.tenant), false)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
@@ -622,11 +599,8 @@ pub async fn audit_records(
 )]
 pub async fn audit_verify(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    who: Caller,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     who.require(Action::ReadAudit, Resource::Tenant(&who.tenant), false)?;
     let report: VerifyReport = match &state.audit_mirror {
         Some(mirror) => {

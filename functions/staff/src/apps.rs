@@ -27,9 +27,7 @@ use madoguchi_domain::ids::{ApplicationId, AttachmentId};
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_domain::workflow::{ApplicationStatus, Mover, check_move, notice_for};
 use madoguchi_fieldcrypt::{Binding, Sealed};
-use madoguchi_http::{
-    ApiError, ApiJson, ApiPath, ApiQuery, Authenticated, tenant_from_path, with_etag,
-};
+use madoguchi_http::{ApiError, ApiJson, ApiPath, ApiQuery, with_etag};
 use madoguchi_ports::{
     Condition, Index, Item, Key, OutgoingMessage, PresignMethod, QueryRequest, SortKeyCondition,
     TxOp,
@@ -38,8 +36,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    Caller, StaffState, audit, caller, field_error, internal, port_error, problem,
-    required_if_match,
+    Caller, StaffState, audit, field_error, internal, port_error, problem, required_if_match,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -299,12 +296,9 @@ const SCAN_BUDGET: usize = 2_000;
 )]
 pub async fn list(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    who: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     who.require(Action::ListForms, Resource::Tenant(&who.tenant), false)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
@@ -552,11 +546,9 @@ pub struct CorrectionView {
 )]
 pub async fn detail(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath((tenant, id)): ApiPath<(String, String)>,
+    who: Caller,
+    ApiPath((_tenant, id)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     let loaded = load_for(&state, &who, &id, Action::ReadApplication).await?;
     audit(
         &state,
@@ -771,13 +763,11 @@ pub struct StatusRequest {
 )]
 pub async fn change_status(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath((tenant, id)): ApiPath<(String, String)>,
+    who: Caller,
+    ApiPath((_tenant, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<StatusRequest>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     let expected = required_if_match(&headers)?;
     let mut loaded = load_for(&state, &who, &id, Action::ProcessApplication).await?;
     let to = ApplicationStatus::parse(&body.to)
@@ -972,12 +962,10 @@ pub struct Revealed {
 )]
 pub async fn decrypt(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath((tenant, id)): ApiPath<(String, String)>,
+    who: Caller,
+    ApiPath((_tenant, id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<DecryptRequest>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     let loaded = load_for(&state, &who, &id, Action::DecryptMyNumber).await?;
     if let Some(r) = &body.reference
         && (r.len() > 64 || !r.bytes().all(|b| b.is_ascii_graphic()))
@@ -1077,11 +1065,9 @@ fn memo_view(m: MemoRecord) -> MemoView {
 )]
 pub async fn list_memos(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath((tenant, id)): ApiPath<(String, String)>,
+    who: Caller,
+    ApiPath((_tenant, id)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     let loaded = load_for(&state, &who, &id, Action::ReadApplication).await?;
     let page = state
         .items
@@ -1119,12 +1105,10 @@ pub async fn list_memos(
 )]
 pub async fn add_memo(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath((tenant, id)): ApiPath<(String, String)>,
+    who: Caller,
+    ApiPath((_tenant, id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<MemoRequest>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     let loaded = load_for(&state, &who, &id, Action::ProcessApplication).await?;
     let text = body.text.trim();
     if text.is_empty() || text.chars().count() > 2000 {
@@ -1188,13 +1172,11 @@ pub async fn add_memo(
 )]
 pub async fn add_staff_file(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath((tenant, id)): ApiPath<(String, String)>,
+    who: Caller,
+    ApiPath((_tenant, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     let loaded = load_for(&state, &who, &id, Action::ProcessApplication).await?;
     if body.len() > state.settings.max_attachment_bytes {
         return Err(problem(
@@ -1335,11 +1317,9 @@ pub struct FileLink {
 )]
 pub async fn file_link(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath((tenant, id, file)): ApiPath<(String, String, String)>,
+    who: Caller,
+    ApiPath((_tenant, id, file)): ApiPath<(String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     let loaded = load_for(&state, &who, &id, Action::ReadApplication).await?;
     let (store, key) = if loaded
         .record

@@ -14,14 +14,14 @@ use madoguchi_audit::{AuditAction, AuditEvent};
 use madoguchi_csvexport::{CsvEncoding, CsvWriter, Substitution};
 use madoguchi_domain::authz::{Action, Shown, View, shown};
 use madoguchi_domain::error::DomainError;
-use madoguchi_http::{ApiError, ApiJson, ApiPath, ApiQuery, Authenticated, tenant_from_path};
+use madoguchi_http::{ApiError, ApiJson, ApiQuery};
 use madoguchi_ports::{BlobUpload, Index, Key, PresignMethod, QueryRequest, SortKeyCondition};
 use madoguchi_reports::{Aggregator, Report, ReportRow};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::apps::{parse_day, period_bounds, permitted_forms};
-use crate::{StaffState, audit, caller, field_error, internal, port_error};
+use crate::{Caller, StaffState, audit, field_error, internal, port_error};
 
 /// Columns every form has, with their Japanese headers.
 const BUILTIN: &[(&str, &str)] = &[
@@ -115,12 +115,9 @@ const FLUSH_AT: usize = 1024 * 1024;
 )]
 pub async fn create_export(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    who: Caller,
     ApiJson(body): ApiJson<ExportRequest>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     who.require(
         Action::ListForms,
         madoguchi_domain::authz::Resource::Tenant(&who.tenant),
@@ -421,6 +418,21 @@ async fn build_report(
     Ok(agg.finish())
 }
 
+/// The report of one month over the forms the caller may view.
+async fn month_report(
+    state: &StaffState,
+    who: &crate::Caller,
+    month: Option<&str>,
+) -> Result<Report, ApiError> {
+    who.require(
+        Action::ListForms,
+        madoguchi_domain::authz::Resource::Tenant(&who.tenant),
+        false,
+    )?;
+    let (from, to) = month_of(state, month)?;
+    build_report(state, who, from, to).await
+}
+
 fn this_month(state: &StaffState) -> jiff::civil::Date {
     let today = jiff::tz::offset(9).to_datetime(state.clock.now()).date();
     today.first_of_month()
@@ -458,12 +470,9 @@ fn month_of(
 )]
 pub async fn report(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    who: Caller,
     ApiQuery(q): ApiQuery<ReportQuery>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
     who.require(
         Action::ListForms,
         madoguchi_domain::authz::Resource::Tenant(&who.tenant),
@@ -500,19 +509,10 @@ pub async fn report(
 )]
 pub async fn usage_csv(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    who: Caller,
     ApiQuery(q): ApiQuery<MonthQuery>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
-    who.require(
-        Action::ListForms,
-        madoguchi_domain::authz::Resource::Tenant(&who.tenant),
-        false,
-    )?;
-    let (from, to) = month_of(&state, q.month.as_deref())?;
-    let report = build_report(&state, &who, from, to).await?;
+    let report = month_report(&state, &who, q.month.as_deref()).await?;
     let body = madoguchi_reports::monthly_usage_csv(&report);
     let mut res = body.into_response();
     res.headers_mut().insert(
@@ -534,19 +534,10 @@ pub async fn usage_csv(
 )]
 pub async fn usage_svg(
     State(state): State<StaffState>,
-    Authenticated(principal): Authenticated,
-    ApiPath(tenant): ApiPath<String>,
+    who: Caller,
     ApiQuery(q): ApiQuery<MonthQuery>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant_from_path(&tenant)?;
-    let who = caller(&state, principal, tenant).await?;
-    who.require(
-        Action::ListForms,
-        madoguchi_domain::authz::Resource::Tenant(&who.tenant),
-        false,
-    )?;
-    let (from, to) = month_of(&state, q.month.as_deref())?;
-    let report = build_report(&state, &who, from, to).await?;
+    let report = month_report(&state, &who, q.month.as_deref()).await?;
     let mut res = madoguchi_reports::svg_chart(&report).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -199,6 +199,29 @@ fn refusal(reason: DenyReason, hide: bool) -> ApiError {
     }
 }
 
+/// Every staff route starts with this: the tenant of the path, the verified token, the
+/// caller's departments and role as authorization sees them (and the sign-in audit record).
+impl axum::extract::FromRequestParts<StaffState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &StaffState,
+    ) -> Result<Self, Self::Rejection> {
+        let segment = parts
+            .uri
+            .path()
+            .strip_prefix("/v1/tenants/")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        let tenant = madoguchi_http::tenant_from_path(&segment)?;
+        let madoguchi_http::Authenticated(principal) =
+            madoguchi_http::Authenticated::from_request_parts(parts, state).await?;
+        caller(state, principal, tenant).await
+    }
+}
+
 /// Loads the caller's context and records a staff sign-in once per token.
 pub async fn caller(
     state: &StaffState,
