@@ -112,7 +112,7 @@ async fn seed(items: &Arc<dyn ItemStore>, tenant: &TenantId, rows: u64) {
         .await
         .unwrap();
     // `rows` applications spread over DAYS days of November 2026 (Japan time).
-    let start = jiff::Timestamp::from_second(1_793_462_400).unwrap(); // 2026-11-01T00:00+09:00
+    let start = jiff::Timestamp::from_second(1_793_458_800).unwrap(); // 2026-11-01T00:00+09:00
     let per_day = rows / DAYS;
     let ids = UuidV7Gen;
     for i in 0..rows {

@@ -20,7 +20,7 @@ use madoguchi_applications::{
     history_item,
 };
 use madoguchi_audit::{AuditAction, AuditEvent};
-use madoguchi_domain::authz::{Action, FormGrants, Resource};
+use madoguchi_domain::authz::{Action, FormGrants, Resource, Shown, View, shown};
 use madoguchi_domain::error::{DomainError, FieldError};
 use madoguchi_domain::form::FieldKind;
 use madoguchi_domain::ids::{ApplicationId, AttachmentId};
@@ -136,6 +136,8 @@ pub struct ListQuery {
     pub cursor: Option<String>,
     /// 1–100, default 50.
     pub limit: Option<usize>,
+    /// By submission time: `desc` (newest first, the default) or `asc`.
+    pub order: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -358,32 +360,55 @@ pub async fn list(
     }
 
     let forms = permitted_forms(&state, &who, q.form.as_deref(), Action::ListApplications).await?;
-    let (lo, mut hi) = period_bounds(from, to);
-    if let Some(c) = &cursor
-        && c.as_str() < hi.as_str()
-    {
-        hi = c.clone();
+    let desc = match q.order.as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => {
+            return Err(field_error(
+                "order",
+                "order.unknown",
+                "並び順は asc か desc で指定してください。",
+            ));
+        }
+    };
+    // The cursor is the sort key of the last row handed out; the next page starts past it.
+    let (mut lo, mut hi) = period_bounds(from, to);
+    if let Some(c) = &cursor {
+        if desc && c.as_str() < hi.as_str() {
+            hi = c.clone();
+        } else if !desc && c.as_str() > lo.as_str() {
+            lo = c.clone();
+        }
     }
-    // Per form, newest first, up to limit + 1 matches below the cursor; then merge.
+    let filter = |record: &ApplicationRecord| {
+        status.is_none_or(|s| s == record.status)
+            && name.as_deref().is_none_or(|n| {
+                record
+                    .applicant_name
+                    .as_deref()
+                    .is_some_and(|a| fold(a).contains(n))
+            })
+    };
+    // Per form, in order, up to limit + 1 matches past the cursor. A form that stopped early
+    // (enough matches, or the scan budget) has only been seen down to (up to) where it
+    // stopped: the page may not reach past the nearest such point, or rows would be skipped.
     let mut found: Vec<(String, ApplicationRecord)> = Vec::new();
-    let mut more = false;
+    let mut frontier: Option<String> = None;
     for (slug, _, _) in &forms {
         let mut page_cursor = None;
         let mut matched = 0;
         let mut scanned = 0;
-        loop {
-            let page = state
-                .items
-                .query(
-                    QueryRequest::partition(form_apps_pk(&who.tenant, slug))
-                        .on(Index::Gsi1)
-                        .sk(SortKeyCondition::Between(lo.clone(), hi.clone()))
-                        .descending()
-                        .limit(limit + 1)
-                        .after(page_cursor),
-                )
-                .await
-                .map_err(port_error)?;
+        let mut last_seen: Option<String> = None;
+        let stopped = loop {
+            let mut request = QueryRequest::partition(form_apps_pk(&who.tenant, slug))
+                .on(Index::Gsi1)
+                .sk(SortKeyCondition::Between(lo.clone(), hi.clone()))
+                .limit(limit + 1)
+                .after(page_cursor);
+            if desc {
+                request = request.descending();
+            }
+            let page = state.items.query(request).await.map_err(port_error)?;
             for item in page.items {
                 let sk = item.gsi1.as_ref().map(|k| k.sk.clone()).unwrap_or_default();
                 if cursor.as_deref() == Some(sk.as_str()) {
@@ -392,14 +417,8 @@ pub async fn list(
                 scanned += 1;
                 let record: ApplicationRecord =
                     serde_json::from_value(item.data).map_err(|_| internal("application"))?;
-                let keep = status.is_none_or(|s| s == record.status)
-                    && name.as_deref().is_none_or(|n| {
-                        record
-                            .applicant_name
-                            .as_deref()
-                            .is_some_and(|a| fold(a).contains(n))
-                    });
-                if keep {
+                last_seen = Some(sk.clone());
+                if filter(&record) {
                     found.push((sk, record));
                     matched += 1;
                 }
@@ -407,25 +426,35 @@ pub async fn list(
                     break;
                 }
             }
-            page_cursor = page.next;
             if matched > limit || scanned >= SCAN_BUDGET {
-                more = true;
-                break;
+                break true;
             }
+            page_cursor = page.next;
             if page_cursor.is_none() {
-                break;
+                break false;
             }
+        };
+        if stopped && let Some(at) = last_seen {
+            frontier = Some(match frontier {
+                None => at,
+                Some(f) if desc => f.max(at),
+                Some(f) => f.min(at),
+            });
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
-    if found.len() > limit {
-        more = true;
-        found.truncate(limit);
+    if desc {
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+    } else {
+        found.sort_by(|a, b| a.0.cmp(&b.0));
     }
-    let next = if more {
+    if let Some(f) = &frontier {
+        found.retain(|(sk, _)| if desc { sk >= f } else { sk <= f });
+    }
+    let next = if found.len() > limit {
+        found.truncate(limit);
         found.last().map(|(sk, _)| encode_cursor(sk))
     } else {
-        None
+        frontier.as_deref().map(encode_cursor)
     };
     let items: Vec<ListRow> = found.iter().map(|(_, r)| row(r)).collect();
     audit_list(&state, &who, q.form.as_deref(), items.len()).await?;
@@ -583,11 +612,20 @@ pub(crate) async fn detail_view(
     let rows = r
         .summary
         .iter()
-        .map(|row| DetailRow {
-            field: row.field.clone(),
-            label: row.label.clone(),
-            display: row.display.clone(),
-            sensitive: sensitive.contains(&row.field),
+        .filter_map(|row| {
+            let is_sensitive = sensitive.contains(&row.field);
+            // The summary holds the masked form of a sensitive value; the rule is the
+            // domain's (`authz::shown`), the same for the list and the export.
+            let display = match shown(View::Detail, is_sensitive, true) {
+                Shown::Plain | Shown::Masked => row.display.clone(),
+                Shown::Omitted => return None,
+            };
+            Some(DetailRow {
+                field: row.field.clone(),
+                label: row.label.clone(),
+                display,
+                sensitive: is_sensitive,
+            })
         })
         .collect();
     // Attachments as they are now: a scan may have changed its verdict since submission.
