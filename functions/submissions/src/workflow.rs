@@ -277,7 +277,8 @@ pub async fn withdraw(
 /// replaced here); anything else is 422 `not_correctable`. The corrected answers are merged
 /// into the stored ones (sealed 個人番号 opened under the application's binding) and the
 /// whole set is validated against the form version the application was made against, as at
-/// submission (date bounds such as `today` are those of the resubmission day); every error
+/// submission (date bounds such as `today` are those of the submission day, so a field the
+/// citizen may not change cannot turn invalid just because time passed); every error
 /// is reported per field. The answers are then sealed anew, the summary, blind indexes and
 /// applicant name recomputed.
 ///
@@ -386,10 +387,14 @@ pub async fn correct(
         }
         answers.insert(field, value);
     }
+    let submitted = record
+        .submitted_at
+        .parse::<jiff::Timestamp>()
+        .unwrap_or_else(|_| state.clock.now());
     let checked = check_answers(
         definition,
         &answers,
-        madoguchi_domain::today_in_tokyo(state.clock.now()),
+        madoguchi_domain::today_in_tokyo(submitted),
     );
     drop(answers);
     if !checked.errors.is_empty() {

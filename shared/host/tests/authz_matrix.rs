@@ -15,7 +15,6 @@
 //! diff: every new `ok` is a new permission.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -478,5 +477,4 @@ async fn every_route_for_every_caller() {
         .count();
     assert!(allows > 0);
     drop(wiring);
-    let _ = Arc::new(());
 }

@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use madoguchi_ports::{Condition, Key, QueryRequest};
+use madoguchi_ports::{Condition, QueryRequest};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -643,7 +643,6 @@ async fn walk(host: Host) {
     let (code, out) = audit_verify(&host).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(&format!("seq {seq}")), "{out}");
-    let _ = Key::new(pk, "HEAD");
 
     let status = host.stop().await;
     assert!(status.success());
