@@ -225,7 +225,11 @@ fn main() {
         let can_reset = reset_peak();
         println!("export of a form's applications (embedded, streamed to a file through the upload port)");
         println!("{:>8} {:>9} {:>10} {:>9} {:>12} {:>14}", "rows", "encoding", "seconds", "rows/s", "MiB written", "peak RSS +MiB");
-        for (days, encoding) in [(1u64, "utf8_bom"), (DAYS, "utf8_bom"), (1, "cp932"), (DAYS, "cp932")] {
+        // The first export warms up what any request does once (SQLite's page cache, the
+        // allocator's arenas, the key cache); it is measured and shown apart.
+        for (days, encoding) in [(1u64, "warm-up"), (1u64, "utf8_bom"), (DAYS, "utf8_bom"), (1, "cp932"), (DAYS, "cp932")] {
+            let encoding_name = encoding;
+            let encoding = if encoding == "warm-up" { "utf8_bom" } else { encoding };
             let to = format!("2026-11-{:02}", days);
             let body = json!({
                 "form": SLUG, "from": "2026-11-01", "to": to,
@@ -260,7 +264,7 @@ fn main() {
                 "n/a".into()
             };
             println!(
-                "{n:>8} {encoding:>9} {secs:>10.2} {:>9.0} {:>12.1} {peak:>14}",
+                "{n:>8} {encoding_name:>9} {secs:>10.2} {:>9.0} {:>12.1} {peak:>14}",
                 n as f64 / secs,
                 out["bytes"].as_u64().unwrap_or(0) as f64 / 1_048_576.0,
             );

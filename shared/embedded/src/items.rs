@@ -262,6 +262,27 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
     None
 }
 
+/// The larger of two lower bounds (an exclusive bound is tighter than an inclusive one at the
+/// same value).
+fn tighter_lower(a: Option<(String, bool)>, b: (String, bool)) -> (String, bool) {
+    match a {
+        None => b,
+        Some(a) if a.0 > b.0 => a,
+        Some(a) if a.0 < b.0 => b,
+        Some(a) => (a.0, a.1 && b.1),
+    }
+}
+
+/// The smaller of two upper bounds.
+fn tighter_upper(a: Option<(String, bool)>, b: (String, bool)) -> (String, bool) {
+    match a {
+        None => b,
+        Some(a) if a.0 < b.0 => a,
+        Some(a) if a.0 > b.0 => b,
+        Some(a) => (a.0, a.1 && b.1),
+    }
+}
+
 /// Builds the page query. Parameters: `?1` partition, `?2` now, then the rest in order.
 fn build_query(req: &QueryRequest, cursor: Option<&CursorData>, now: i64) -> (String, Vec<Value>) {
     let (pcol, scol) = match req.index {
@@ -274,35 +295,53 @@ fn build_query(req: &QueryRequest, cursor: Option<&CursorData>, now: i64) -> (St
         values.push(Value::Text(v));
         sql.push_str(&clause.replace('?', &format!("?{}", values.len())));
     };
+    // One lower and one upper bound on the sort-key column: the tighter of the condition and
+    // the cursor. SQLite seeks an index with one range per column; a cursor given only as a
+    // second bound (or a row value) would make every page scan from the start of the range.
+    let mut lower: Option<(String, bool)> = None; // (value, inclusive)
+    let mut upper: Option<(String, bool)> = None;
     match &req.sk {
         SortKeyCondition::All => {}
         SortKeyCondition::BeginsWith(p) if p.is_empty() => {}
         SortKeyCondition::BeginsWith(p) => {
-            bind(&mut sql, &format!(" AND {scol} >= ?"), p.clone());
-            if let Some(upper) = prefix_upper_bound(p) {
-                bind(&mut sql, &format!(" AND {scol} < ?"), upper);
-            }
+            lower = Some((p.clone(), true));
+            upper = prefix_upper_bound(p).map(|u| (u, false));
         }
         SortKeyCondition::Between(lo, hi) => {
-            bind(&mut sql, &format!(" AND {scol} >= ?"), lo.clone());
-            bind(&mut sql, &format!(" AND {scol} <= ?"), hi.clone());
+            lower = Some((lo.clone(), true));
+            upper = Some((hi.clone(), true));
         }
     }
     let op = if req.descending { "<" } else { ">" };
     let dir = if req.descending { "DESC" } else { "ASC" };
     if let Some(c) = cursor {
-        match req.index {
-            Index::Table => bind(&mut sql, &format!(" AND sk {op} ?"), c.sk.clone()),
-            Index::Gsi1 => {
-                bind(
-                    &mut sql,
-                    &format!(" AND (gsi1sk, pk, sk) {op} (?"),
-                    c.sk.clone(),
-                );
-                bind(&mut sql, ", ?", c.tpk.clone().unwrap_or_default());
-                bind(&mut sql, ", ?)", c.tsk.clone().unwrap_or_default());
-            }
+        // The table's sort key is unique: the cursor bound is exclusive. In the index, equal
+        // sort keys are ordered by (pk, sk): inclusive here, the row value below decides.
+        let bound = (c.sk.clone(), req.index == Index::Gsi1);
+        if req.descending {
+            upper = Some(tighter_upper(upper, bound));
+        } else {
+            lower = Some(tighter_lower(lower, bound));
         }
+    }
+    if let Some((v, inclusive)) = lower {
+        let cmp = if inclusive { ">=" } else { ">" };
+        bind(&mut sql, &format!(" AND {scol} {cmp} ?"), v);
+    }
+    if let Some((v, inclusive)) = upper {
+        let cmp = if inclusive { "<=" } else { "<" };
+        bind(&mut sql, &format!(" AND {scol} {cmp} ?"), v);
+    }
+    if let Some(c) = cursor
+        && req.index == Index::Gsi1
+    {
+        bind(
+            &mut sql,
+            &format!(" AND (gsi1sk, pk, sk) {op} (?"),
+            c.sk.clone(),
+        );
+        bind(&mut sql, ", ?", c.tpk.clone().unwrap_or_default());
+        bind(&mut sql, ", ?)", c.tsk.clone().unwrap_or_default());
     }
     match req.index {
         Index::Table => sql.push_str(&format!(" ORDER BY sk {dir}")),
