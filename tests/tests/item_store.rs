@@ -24,6 +24,7 @@ contract_tests!(
     transaction_too_large_refused,
     expiry_hides_items,
     atomic_increment_under_concurrency,
+    query_all_reads_every_page_up_to_a_bound,
 );
 
 fn tenant_pk(env: &Env, rest: &str) -> String {
@@ -548,4 +549,30 @@ async fn atomic_increment_under_concurrency(env: Env) {
     // A fresh counter starts at 0.
     let other = Key::new(tenant_pk(&env, "SEQ"), "other");
     assert_eq!(store.increment(&other, 5).await.unwrap(), 5);
+}
+
+async fn query_all_reads_every_page_up_to_a_bound(env: Env) {
+    let store = env.items().await;
+    let pk = tenant_pk(&env, "ALL");
+    for i in 0..23 {
+        store
+            .put(
+                item(&pk, &format!("S#{i:03}"), 1, json!({"i": i})),
+                Condition::None,
+            )
+            .await
+            .unwrap();
+    }
+    let request = QueryRequest::partition(pk.clone()).limit(5);
+    let all = madoguchi_ports::query_all(store.as_ref(), request.clone(), 100)
+        .await
+        .unwrap();
+    let sks: Vec<&str> = all.iter().map(|i| i.key.sk.as_str()).collect();
+    let expected: Vec<String> = (0..23).map(|i| format!("S#{i:03}")).collect();
+    assert_eq!(sks, expected);
+    let bounded = madoguchi_ports::query_all(store.as_ref(), request, 12)
+        .await
+        .unwrap();
+    assert_eq!(bounded.len(), 12);
+    assert_eq!(bounded[11].key.sk, "S#011");
 }

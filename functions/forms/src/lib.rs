@@ -41,7 +41,7 @@ use madoguchi_http::{
     tenant_from_path, with_etag,
 };
 use madoguchi_ports::{
-    Clock, Condition, Index, Item, ItemStore, Key, PortError, QueryRequest, TxOp,
+    Clock, Condition, Index, Item, ItemStore, Key, PortError, QueryRequest, TxOp, query_all,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -432,38 +432,33 @@ async fn list_forms(
 ) -> Result<Json<FormList>, ApiError> {
     let tenant = tenant_from_path(&tenant)?;
     require(&state, &principal, &tenant, Action::ListForms, None).await?;
-    let mut forms = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = state
-            .items
-            .query(
-                QueryRequest::partition(forms_index_pk(&tenant))
-                    .on(Index::Gsi1)
-                    .limit(100)
-                    .after(cursor),
-            )
-            .await
-            .map_err(port_error)?;
-        for item in page.items {
-            let meta: FormMeta =
-                serde_json::from_value(item.data).map_err(|_| internal("form meta"))?;
-            forms.push(FormSummary {
-                title: meta.definition.title.clone(),
-                slug: meta.slug,
-                state: meta.state,
-                published_version: meta.published_version,
-                updated_at: meta.updated_at,
-            });
-        }
-        // A tenant has tens of forms, not thousands: read them all (bounded for safety).
-        match page.next {
-            Some(next) if forms.len() < 2000 => cursor = Some(next),
-            _ => break,
-        }
+    // A tenant has tens of forms, not thousands: read them all (bounded for safety).
+    let items = query_all(
+        state.items.as_ref(),
+        QueryRequest::partition(forms_index_pk(&tenant))
+            .on(Index::Gsi1)
+            .limit(100),
+        MAX_FORMS,
+    )
+    .await
+    .map_err(port_error)?;
+    let mut forms = Vec::with_capacity(items.len());
+    for item in items {
+        let meta: FormMeta =
+            serde_json::from_value(item.data).map_err(|_| internal("form meta"))?;
+        forms.push(FormSummary {
+            title: meta.definition.title.clone(),
+            slug: meta.slug,
+            state: meta.state,
+            published_version: meta.published_version,
+            updated_at: meta.updated_at,
+        });
     }
     Ok(Json(FormList { forms }))
 }
+
+/// Most forms one tenant's list reads.
+pub const MAX_FORMS: usize = 2000;
 
 /// Creates a form (state `draft`, working version 1).
 #[utoipa::path(

@@ -18,7 +18,7 @@ use madoguchi_domain::authz::{
 };
 use madoguchi_domain::error::DomainError;
 use madoguchi_http::{ApiError, ApiJson, ApiPath, ApiQuery, with_etag};
-use madoguchi_ports::{Condition, Index, Item, Key, QueryRequest};
+use madoguchi_ports::{Condition, Index, Item, Key, QueryRequest, query_all};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -173,29 +173,19 @@ pub(crate) async fn all_form_slugs(
     state: &StaffState,
     tenant: &madoguchi_domain::tenant::TenantId,
 ) -> Result<Vec<String>, ApiError> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = state
-            .items
-            .query(
-                QueryRequest::partition(madoguchi_applications::keys::forms_index_pk(tenant))
-                    .on(Index::Gsi1)
-                    .limit(100)
-                    .after(cursor),
-            )
-            .await
-            .map_err(port_error)?;
-        for item in page.items {
-            if let Some(slug) = item.data.get("slug").and_then(|s| s.as_str()) {
-                out.push(slug.to_owned());
-            }
-        }
-        cursor = page.next;
-        if cursor.is_none() {
-            return Ok(out);
-        }
-    }
+    let items = query_all(
+        state.items.as_ref(),
+        QueryRequest::partition(madoguchi_applications::keys::forms_index_pk(tenant))
+            .on(Index::Gsi1)
+            .limit(100),
+        crate::apps::MAX_FORMS,
+    )
+    .await
+    .map_err(port_error)?;
+    Ok(items
+        .into_iter()
+        .filter_map(|item| item.data.get("slug")?.as_str().map(str::to_owned))
+        .collect())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -220,6 +210,9 @@ pub struct MemberRequest {
     pub depts: Vec<String>,
     pub active: bool,
 }
+
+/// Most members one directory listing returns (a large city has a few thousand staff).
+const MAX_MEMBERS: usize = 10_000;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberList {
@@ -246,34 +239,26 @@ pub async fn list_members(
         Resource::Tenant(&who.tenant),
         false,
     )?;
-    let mut items = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = state
-            .items
-            .query(
-                QueryRequest::partition(staff_index_pk(&who.tenant))
-                    .on(Index::Gsi1)
-                    .limit(100)
-                    .after(cursor),
-            )
-            .await
-            .map_err(port_error)?;
-        for item in page.items {
-            let m: StaffMember =
-                serde_json::from_value(item.data).map_err(|_| internal("staff member"))?;
-            items.push(MemberDoc {
-                sub: m.sub,
-                display_name: m.display_name,
-                depts: m.depts,
-                active: m.active,
-                updated_at: m.updated_at,
-            });
-        }
-        cursor = page.next;
-        if cursor.is_none() {
-            break;
-        }
+    let stored = query_all(
+        state.items.as_ref(),
+        QueryRequest::partition(staff_index_pk(&who.tenant))
+            .on(Index::Gsi1)
+            .limit(100),
+        MAX_MEMBERS,
+    )
+    .await
+    .map_err(port_error)?;
+    let mut items = Vec::with_capacity(stored.len());
+    for item in stored {
+        let m: StaffMember =
+            serde_json::from_value(item.data).map_err(|_| internal("staff member"))?;
+        items.push(MemberDoc {
+            sub: m.sub,
+            display_name: m.display_name,
+            depts: m.depts,
+            active: m.active,
+            updated_at: m.updated_at,
+        });
     }
     Ok(Json(MemberList { items }).into_response())
 }

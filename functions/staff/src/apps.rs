@@ -30,7 +30,7 @@ use madoguchi_fieldcrypt::{Binding, Sealed};
 use madoguchi_http::{ApiError, ApiJson, ApiPath, ApiQuery, with_etag};
 use madoguchi_ports::{
     Condition, Index, Item, Key, OutgoingMessage, PresignMethod, QueryRequest, SortKeyCondition,
-    TxOp,
+    TxOp, query_all,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -236,27 +236,19 @@ pub(crate) async fn permitted_forms(
             slugs.push((meta.slug, meta.definition.title));
         }
         None => {
-            let mut cursor = None;
-            loop {
-                let page = state
-                    .items
-                    .query(
-                        QueryRequest::partition(forms_index_pk(&who.tenant))
-                            .on(Index::Gsi1)
-                            .limit(100)
-                            .after(cursor),
-                    )
-                    .await
-                    .map_err(port_error)?;
-                for item in page.items {
-                    let meta: FormMeta =
-                        serde_json::from_value(item.data).map_err(|_| internal("form"))?;
-                    slugs.push((meta.slug, meta.definition.title));
-                }
-                cursor = page.next;
-                if cursor.is_none() {
-                    break;
-                }
+            let items = query_all(
+                state.items.as_ref(),
+                QueryRequest::partition(forms_index_pk(&who.tenant))
+                    .on(Index::Gsi1)
+                    .limit(100),
+                MAX_FORMS,
+            )
+            .await
+            .map_err(port_error)?;
+            for item in items {
+                let meta: FormMeta =
+                    serde_json::from_value(item.data).map_err(|_| internal("form"))?;
+                slugs.push((meta.slug, meta.definition.title));
             }
         }
     }
@@ -278,6 +270,9 @@ pub(crate) async fn permitted_forms(
     }
     Ok(out)
 }
+
+/// Most forms of a tenant read at once (as the forms function's list).
+pub(crate) const MAX_FORMS: usize = 2000;
 
 /// Most items read from one form for one page, so a filter that matches nothing cannot make
 /// a request scan a whole year; the cursor then continues where the scan stopped.

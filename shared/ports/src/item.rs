@@ -170,3 +170,26 @@ pub trait ItemStore: Send + Sync {
     async fn transact(&self, ops: Vec<TxOp>) -> PortResult<()>;
     async fn increment(&self, key: &Key, by: i64) -> PortResult<i64>;
 }
+
+/// Every item a query matches, page after page, stopping after `max` items: for the small
+/// partitions that are read whole (a tenant's forms, its staff directory). Large partitions
+/// page through [`ItemStore::query`] themselves.
+pub async fn query_all(
+    store: &dyn ItemStore,
+    request: QueryRequest,
+    max: usize,
+) -> PortResult<Vec<Item>> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.query(request.clone().after(cursor)).await?;
+        out.extend(page.items);
+        match page.next {
+            Some(next) if out.len() < max => cursor = Some(next),
+            _ => {
+                out.truncate(max);
+                return Ok(out);
+            }
+        }
+    }
+}

@@ -22,6 +22,7 @@ pub use clock::{Clock, FixedClock, IdGen, SystemClock, UuidV7Gen};
 pub use error::{PortError, PortResult};
 pub use item::{
     Condition, Cursor, Index, Item, ItemStore, Key, Page, QueryRequest, SortKeyCondition, TxOp,
+    query_all,
 };
 pub use keys::{DataKey, EncryptionContext, Keys};
 pub use mail::{Email, Mailer};
