@@ -578,6 +578,67 @@ async fn walk(host: Host) {
         .await;
     assert_eq!(report["total"], 1, "{report}");
     assert_eq!(report["completed"], 1);
+    let base = format!("{}/v1/tenants/{TENANT}/staff/reports", host.base);
+    let csv = reqwest::Client::new()
+        .get(format!("{base}/usage.csv"))
+        .bearer_auth(&clerk.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains("転出届"), "{csv}");
+    let svg = reqwest::Client::new()
+        .get(format!("{base}/usage.svg"))
+        .bearer_auth(&clerk.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    assert!(svg.text().await.unwrap().contains("<svg"));
+
+    // A staff file: stored, listed, downloaded through a short-lived link.
+    let pdf = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n".to_vec();
+    let res = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/tenants/{TENANT}{app}/staff-files",
+            host.base
+        ))
+        .bearer_auth(&clerk.token)
+        .header("x-file-name", "%E4%BA%A4%E4%BB%98%E8%A8%98%E9%8C%B2.pdf")
+        .body(pdf.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let file: Value = res.json().await.unwrap();
+    assert_eq!(file["file_name"], "交付記録.pdf");
+    let (link, _) = clerk
+        .ok(
+            Method::GET,
+            &format!("{app}/files/{}", file["id"].as_str().unwrap()),
+            None,
+            &[],
+            200,
+        )
+        .await;
+    let got = reqwest::get(link["url"].as_str().unwrap())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.as_ref(), pdf.as_slice());
+    welfare
+        .ok(
+            Method::GET,
+            &format!("{app}/files/{}", file["id"].as_str().unwrap()),
+            None,
+            &[],
+            404,
+        )
+        .await;
 
     // The audit trail holds the reveal and the export, and nothing personal.
     let (records, _) = admin
@@ -614,7 +675,7 @@ async fn walk(host: Host) {
         o.remove("prev");
     }
     let dump = stripped.to_string();
-    for secret in [number.as_str(), "花子", "𠮷田", "0725", "hanako@"] {
+    for secret in [number.as_str(), "花子", "𠮷田", "0725331", "0725-33", "hanako@"] {
         assert!(!dump.contains(secret), "{secret} in the audit log: {dump}");
     }
     clerk.ok(Method::GET, "/staff/audit", None, &[], 403).await;
