@@ -675,7 +675,14 @@ async fn walk(host: Host) {
         o.remove("prev");
     }
     let dump = stripped.to_string();
-    for secret in [number.as_str(), "花子", "𠮷田", "0725331", "0725-33", "hanako@"] {
+    for secret in [
+        number.as_str(),
+        "花子",
+        "𠮷田",
+        "0725331",
+        "0725-33",
+        "hanako@",
+    ] {
         assert!(!dump.contains(secret), "{secret} in the audit log: {dump}");
     }
     clerk.ok(Method::GET, "/staff/audit", None, &[], 403).await;
