@@ -82,10 +82,12 @@ bench: venv ## Cold start of every function vs. a hello-world lambda_runtime bin
 	  --runs 30 --target 1.5 --json target/coldstart.json
 	$(CARGO) bench -p madoguchi-submissions --bench submit
 	$(CARGO) bench -p madoguchi-staff --bench export
+	$(CARGO) bench -p madoguchi-jpki --bench verify
 
-fuzz: ## Fuzz the form and answer validators for 60 s each (needs a nightly toolchain and cargo-fuzz)
+fuzz: ## Fuzz the form and answer validators and the JPKI signature parser for 60 s each (needs a nightly toolchain and cargo-fuzz)
 	cd fuzz && cargo +nightly fuzz run definition seeds/definition -- -max_total_time=60
 	cd fuzz && cargo +nightly fuzz run submission_validator seeds/submission_validator -- -max_total_time=60
+	cd fuzz && cargo +nightly fuzz run jpki seeds/jpki -- -max_total_time=60
 
 $(VENV)/.package-stamp: requirements-package.txt $(VENV)/.stamp
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-package.txt

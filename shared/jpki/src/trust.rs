@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use der::{Decode, Encode};
+use der::{Decode, DecodePem, Encode};
 use jiff::Timestamp;
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
@@ -23,9 +23,26 @@ pub struct TrustAnchors {
 
 impl TrustAnchors {
     /// Anchors from a PEM bundle (`-----BEGIN CERTIFICATE-----` blocks).
+    ///
+    /// Each block is decoded on its own (`Certificate::from_pem`): x509-cert 0.2.5's
+    /// `load_pem_chain` underflows on input that is empty after its trailing line breaks (found
+    /// by the `jpki` fuzz target), and a bundle comes from configuration, not from us.
     pub fn from_pem_bundle(pem: &[u8]) -> Result<Self, JpkiError> {
-        let certs = Certificate::load_pem_chain(pem)
-            .map_err(|e| JpkiError::Certificate(format!("PEM bundle: {e}")))?;
+        const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+        const END: &[u8] = b"-----END CERTIFICATE-----";
+        let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+        let mut certs = Vec::new();
+        let mut rest = pem;
+        while let Some(start) = find(rest, BEGIN) {
+            let block = &rest[start..];
+            let end = find(block, END)
+                .ok_or_else(|| JpkiError::Certificate("PEM bundle: unterminated block".into()))?
+                + END.len();
+            let cert = Certificate::from_pem(&block[..end])
+                .map_err(|e| JpkiError::Certificate(format!("PEM bundle: {e}")))?;
+            certs.push(cert);
+            rest = &block[end..];
+        }
         if certs.is_empty() {
             return Err(JpkiError::Certificate(
                 "PEM bundle holds no certificate".into(),
@@ -317,6 +334,22 @@ mod tests {
         assert_eq!(crl.is_revoked(&[0x01, 0, 0, 0]), Some(t0));
         assert_eq!(crl.is_revoked(&[]), None);
         println!("1,000,000-entry CRL: built in {built:?}, lookup {per_lookup:?} each");
+    }
+
+    #[test]
+    fn pem_bundles_without_certificates_are_errors_not_panics() {
+        // The first input is what the fuzz target found (an underflow in x509-cert's chain
+        // loader on line breaks alone).
+        for input in [
+            &b"\n"[..],
+            b"",
+            b"\r\n\r\n",
+            b"-----BEGIN CERTIFICATE-----",
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            b"garbage",
+        ] {
+            assert!(TrustAnchors::from_pem_bundle(input).is_err(), "{input:?}");
+        }
     }
 
     #[test]
