@@ -63,7 +63,7 @@ test: venv infra-deps lint ## Install what the tests need and run every test (bo
 openapi: ## Regenerate docs/openapi.json from the handlers
 	$(CARGO) run --quiet -p madoguchi-host --bin madoguchi -- openapi > docs/openapi.json
 
-bench: venv ## Cold start of every function vs. a hello-world lambda_runtime binary; the submission path (p50/p99, KMS requests per 1,000); CSV export of 100,000 applications (rows/s, peak memory)
+bench: venv ## Cold start of every function vs. a hello-world lambda_runtime binary; the submission path (p50/p99, KMS requests per 1,000); CSV export of 100,000 applications (rows/s, peak memory); JPKI verifications/s; audit appends/s
 	$(CARGO) build --release -p madoguchi-coldstart -p madoguchi-forms -p madoguchi-submissions \
 	  -p madoguchi-attachments -p madoguchi-notify -p madoguchi-linkage-inbound -p madoguchi-staff --bins
 	target/release/coldstart --baseline target/release/hello-lambda \
@@ -83,6 +83,7 @@ bench: venv ## Cold start of every function vs. a hello-world lambda_runtime bin
 	$(CARGO) bench -p madoguchi-submissions --bench submit
 	$(CARGO) bench -p madoguchi-staff --bench export
 	$(CARGO) bench -p madoguchi-jpki --bench verify
+	$(CARGO) bench -p madoguchi-audit --bench append
 
 fuzz: ## Fuzz the form and answer validators and the JPKI signature parser for 60 s each (needs a nightly toolchain and cargo-fuzz)
 	cd fuzz && cargo +nightly fuzz run definition seeds/definition -- -max_total_time=60
