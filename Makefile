@@ -84,6 +84,7 @@ bench: venv ## Cold start of every function vs. a hello-world lambda_runtime bin
 	$(CARGO) bench -p madoguchi-staff --bench export
 	$(CARGO) bench -p madoguchi-jpki --bench verify
 	$(CARGO) bench -p madoguchi-audit --bench append
+	$(CARGO) bench -p madoguchi-linkage --bench ingest
 
 fuzz: ## Fuzz the form and answer validators and the JPKI signature parser for 60 s each (needs a nightly toolchain and cargo-fuzz)
 	cd fuzz && cargo +nightly fuzz run definition seeds/definition -- -max_total_time=60
