@@ -86,10 +86,11 @@ bench: venv ## Cold start of every function vs. a hello-world lambda_runtime bin
 	$(CARGO) bench -p madoguchi-audit --bench append
 	$(CARGO) bench -p madoguchi-linkage --bench ingest
 
-fuzz: ## Fuzz the form and answer validators and the JPKI signature parser for 60 s each (needs a nightly toolchain and cargo-fuzz)
+fuzz: ## Fuzz the form and answer validators, the JPKI signature parser and the core-system file reader for 60 s each (needs a nightly toolchain and cargo-fuzz)
 	cd fuzz && cargo +nightly fuzz run definition seeds/definition -- -max_total_time=60
 	cd fuzz && cargo +nightly fuzz run submission_validator seeds/submission_validator -- -max_total_time=60
 	cd fuzz && cargo +nightly fuzz run jpki seeds/jpki -- -max_total_time=60
+	cd fuzz && cargo +nightly fuzz run linkage seeds/linkage -- -max_total_time=60
 
 $(VENV)/.package-stamp: requirements-package.txt $(VENV)/.stamp
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-package.txt
