@@ -37,7 +37,7 @@ use madoguchi_domain::form::{
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_http::auth::Role;
 use madoguchi_http::{
-    ApiError, ApiJson, ApiPath, Authenticated, Authenticator, Principal, if_match,
+    ApiError, ApiJson, ApiPath, Authenticated, Authenticator, Principal, required_if_match,
     tenant_from_path, with_etag,
 };
 use madoguchi_ports::{
@@ -341,17 +341,6 @@ fn checked_definition(json: &serde_json::Value) -> Result<FormDefinition, ApiErr
     Ok(def)
 }
 
-/// Every change to a form names the working version it read.
-fn required_if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
-    if_match(headers)?.ok_or_else(|| {
-        ApiError::validation(vec![FieldError::new(
-            "if-match",
-            "required",
-            "If-Match に読み込んだ版番号を指定してください。",
-        )])
-    })
-}
-
 async fn load_meta(
     state: &FormsState,
     tenant: &TenantId,
@@ -622,6 +611,7 @@ async fn get_working(
         (status = 404, description = "no such form", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "someone saved first, or the form is archived", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "invalid definition; every problem per field", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 async fn put_working(
@@ -691,6 +681,7 @@ fn archived() -> ApiError {
         (status = 404, description = "no such form", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "someone changed it first, or it is archived", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "the working copy is not valid", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 async fn publish(
@@ -841,6 +832,7 @@ async fn set_state(
         (status = 403, description = "not staff of this tenant", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "no such form", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "not published, or changed meanwhile", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 async fn close(
@@ -884,6 +876,7 @@ async fn close(
         (status = 403, description = "not staff of this tenant", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "no such form", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "still open, or changed meanwhile", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 async fn archive(

@@ -24,6 +24,18 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::{Caller, StaffState, audit, field_error, internal, port_error, required_if_match};
 
+/// Writes a record whose client named the version it read (`If-Match`; 0: "there is none
+/// yet"), as version + 1; a lost race is 409.
+async fn put_versioned(state: &StaffState, mut item: Item, expected: u64) -> Result<(), ApiError> {
+    item.version = expected + 1;
+    let condition = if expected == 0 {
+        Condition::NotExists
+    } else {
+        Condition::VersionEquals(expected)
+    };
+    state.items.put(item, condition).await.map_err(port_error)
+}
+
 fn org_error(e: OrgError) -> ApiError {
     let (field, message) = match &e {
         OrgError::BadId(_) => (
@@ -100,6 +112,7 @@ pub async fn get_org(State(state): State<StaffState>, who: Caller) -> Result<Res
         (status = 403, description = "not the tenant administrator", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "changed meanwhile", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "bad tree (ids, loops, unknown parents, a removed department still owning forms)", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 pub async fn put_org(
@@ -141,17 +154,11 @@ pub async fn put_org(
             }
         }
     }
-    let mut item = Item::new(
+    let item = Item::new(
         Key::new(org_pk(&who.tenant), SINGLE_SK),
         serde_json::to_value(&org).expect("serializable"),
     );
-    item.version = expected + 1;
-    let condition = if expected == 0 {
-        Condition::NotExists
-    } else {
-        Condition::VersionEquals(expected)
-    };
-    state.items.put(item, condition).await.map_err(port_error)?;
+    put_versioned(&state, item, expected).await?;
     audit(
         &state,
         &who.tenant,
@@ -275,6 +282,7 @@ pub async fn list_members(
         (status = 403, description = "not the tenant administrator", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "changed meanwhile", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "unknown department", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 pub async fn put_member(
@@ -328,13 +336,7 @@ pub async fn put_member(
     );
     let index_sk = Key::new(staff_pk(&who.tenant, &sub), SINGLE_SK).pk;
     item.gsi1 = Some(Key::new(staff_index_pk(&who.tenant), index_sk));
-    item.version = expected + 1;
-    let condition = if expected == 0 {
-        Condition::NotExists
-    } else {
-        Condition::VersionEquals(expected)
-    };
-    state.items.put(item, condition).await.map_err(port_error)?;
+    put_versioned(&state, item, expected).await?;
     audit(
         &state,
         &who.tenant,
@@ -438,6 +440,7 @@ async fn form_exists(
         (status = 403, description = "not the tenant administrator", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "changed meanwhile", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "unknown department", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 pub async fn put_grants(
@@ -504,17 +507,11 @@ pub(crate) async fn put_grants_item(
     grants: &FormGrants,
     expected: u64,
 ) -> Result<(), ApiError> {
-    let mut item = Item::new(
+    let item = Item::new(
         Key::new(form_pk(tenant, slug), FORM_GRANTS_SK),
         serde_json::to_value(grants).expect("serializable"),
     );
-    item.version = expected + 1;
-    let condition = if expected == 0 {
-        Condition::NotExists
-    } else {
-        Condition::VersionEquals(expected)
-    };
-    state.items.put(item, condition).await.map_err(port_error)
+    put_versioned(state, item, expected).await
 }
 
 // ---------------------------------------------------------------------------------------

@@ -35,9 +35,7 @@ use madoguchi_ports::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::{
-    Caller, StaffState, audit, field_error, internal, port_error, problem, required_if_match,
-};
+use crate::{Caller, StaffState, audit, field_error, internal, port_error, required_if_match};
 
 // ---------------------------------------------------------------------------------------
 // Loading
@@ -792,6 +790,7 @@ pub struct StatusRequest {
         (status = 404, description = "no such application for this caller", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 409, description = "another change came first, or the move is not allowed (the allowed moves are listed)", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "bad request fields", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
     )
 )]
 pub async fn change_status(
@@ -813,7 +812,7 @@ pub async fn change_status(
     let from = loaded.record.status;
     if let Err(refused) = check_move(from, to, Mover::Staff) {
         let allowed: Vec<&str> = refused.allowed.iter().map(|s| s.label_ja()).collect();
-        let mut e = problem(
+        let mut e = ApiError::kind(
             409,
             "invalid-transition",
             "この処理状況には変更できません。",
@@ -1212,7 +1211,7 @@ pub async fn add_staff_file(
 ) -> Result<Response, ApiError> {
     let loaded = load_for(&state, &who, &id, Action::ProcessApplication).await?;
     if body.len() > state.settings.max_attachment_bytes {
-        return Err(problem(
+        return Err(ApiError::kind(
             413,
             "too-large",
             "ファイルが大きすぎます。",
@@ -1363,7 +1362,7 @@ pub async fn file_link(
         let current = citizen_files(&state, &who.tenant, &loaded.record.id).await?;
         let rec = current.get(&file).ok_or(DomainError::NotFound)?;
         if !downloadable(rec) {
-            return Err(problem(
+            return Err(ApiError::kind(
                 409,
                 "file-not-safe",
                 "このファイルはダウンロードできません。",

@@ -81,8 +81,6 @@ impl FromRef<StaffState> for Arc<Authenticator> {
     }
 }
 
-pub const PROBLEM_TYPE_BASE: &str = "https://madoguchi.example.jp/problems/";
-
 pub fn router(state: StaffState) -> Router {
     let t = "/v1/tenants/{tenant}/staff";
     Router::new()
@@ -311,12 +309,6 @@ pub async fn audit(
     Ok(())
 }
 
-pub(crate) fn problem(status: u16, kind: &str, title: &str, detail: &str) -> ApiError {
-    ApiError::new(
-        Problem::new(format!("{PROBLEM_TYPE_BASE}{kind}"), title, status).with_detail(detail),
-    )
-}
-
 pub(crate) fn internal(what: &'static str) -> ApiError {
     tracing::error!(what, "stored record does not parse");
     ApiError::new(Problem::internal())
@@ -341,13 +333,5 @@ pub(crate) fn field_error(field: &str, code: &str, message: &str) -> ApiError {
     ApiError::validation(vec![FieldError::new(field, code, message)])
 }
 
-/// Every change names the version it read.
-pub(crate) fn required_if_match(headers: &axum::http::HeaderMap) -> Result<u64, ApiError> {
-    madoguchi_http::if_match(headers)?.ok_or_else(|| {
-        field_error(
-            "if-match",
-            "required",
-            "If-Match に読み込んだ版番号を指定してください。",
-        )
-    })
-}
+/// Every change names the version it read (428 when it does not).
+pub(crate) use madoguchi_http::required_if_match;

@@ -123,7 +123,7 @@ pub fn may_use_form(
     if ok {
         Ok(())
     } else {
-        Err(crate::problem(
+        Err(ApiError::kind(
             403,
             "access-method",
             "この方法では申請できません。",

@@ -31,7 +31,7 @@ use axum::extract::FromRef;
 use axum::routing::{get, post, put};
 use madoguchi_applications::keys::{FORM_CURRENT_SK, form_pk, form_version_sk};
 use madoguchi_applications::{FormState, PublishedForm};
-use madoguchi_domain::error::{DomainError, PROBLEM_TYPE_BASE, Problem};
+use madoguchi_domain::error::{DomainError, Problem};
 use madoguchi_domain::form::PublishWindow;
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_fieldcrypt::FieldCipher;
@@ -162,13 +162,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub use madoguchi_http::{ApiPath, ApiQuery};
 
-/// A problem of this function's own kinds (type URI under the project's problem base).
-pub(crate) fn problem(status: u16, kind: &str, title: &str, detail: &str) -> ApiError {
-    ApiError::new(
-        Problem::new(format!("{PROBLEM_TYPE_BASE}{kind}"), title, status).with_detail(detail),
-    )
-}
-
 pub(crate) fn internal(what: &'static str) -> ApiError {
     tracing::error!(what, "stored record does not parse");
     ApiError::new(Problem::internal())
@@ -183,7 +176,7 @@ pub(crate) fn port_error(e: PortError) -> ApiError {
         .into(),
         PortError::Unavailable(reason) => {
             tracing::warn!(%reason, "backend unavailable");
-            problem(
+            ApiError::kind(
                 503,
                 "unavailable",
                 "ただいま混み合っています。",
@@ -205,7 +198,8 @@ pub(crate) async fn open_form(
     slug: &str,
 ) -> Result<PublishedForm, ApiError> {
     let form = published_form(state, tenant, slug).await?;
-    let closed = |detail: &str| problem(409, "form-closed", "この申請は受付期間外です。", detail);
+    let closed =
+        |detail: &str| ApiError::kind(409, "form-closed", "この申請は受付期間外です。", detail);
     match form.state {
         FormState::Published => {}
         FormState::Closed => {
@@ -277,7 +271,7 @@ pub(crate) async fn form_version(
 /// The form version a request was made against must be the published one.
 pub(crate) fn check_version(form: &PublishedForm, version: u64) -> Result<(), ApiError> {
     if form.version != version {
-        return Err(problem(
+        return Err(ApiError::kind(
             409,
             "form-version",
             "申請様式が更新されました。",

@@ -35,7 +35,7 @@ use utoipa::ToSchema;
 
 use crate::citizen::Citizen;
 use crate::drafts::{CheckedSubmission, DraftBody, SealedAnswer, check_submission, draft_key};
-use crate::{ApiPath, SubmissionsState, internal, port_error, problem};
+use crate::{ApiPath, SubmissionsState, internal, port_error};
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// How long a submission's idempotency record answers retries.
@@ -223,7 +223,7 @@ pub async fn submit(
                     .map_err(port_error)?
                     .is_some()
                 {
-                    return Err(problem(
+                    return Err(ApiError::kind(
                         409,
                         "already-submitted",
                         "この申請はすでに送信されています。",
@@ -287,7 +287,7 @@ async fn replay(
     let record: IdempotencyRecord =
         serde_json::from_value(item.data).map_err(|_| internal("idempotency"))?;
     if record.request_hash != request_hash {
-        return Err(problem(
+        return Err(ApiError::kind(
             409,
             "idempotency-key-reused",
             "同じ送信キーで別の内容が送られました。",

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::citizen::{ProofRecord, proof_hash};
-use crate::{ApiPath, SubmissionsState, expires_after, internal, open_form, port_error, problem};
+use crate::{ApiPath, SubmissionsState, expires_after, internal, open_form, port_error};
 
 pub const MAX_ATTEMPTS: u32 = 5;
 pub const MAX_SENDS_PER_HOUR: u32 = 5;
@@ -99,7 +99,7 @@ pub async fn start(
     let tenant = tenant_from_path(&tenant)?;
     let form = open_form(&state, &tenant, &slug).await?;
     if form.definition.access == AccessPolicy::Account {
-        return Err(problem(
+        return Err(ApiError::kind(
             403,
             "access-method",
             "この方法では申請できません。",
@@ -176,7 +176,7 @@ pub async fn start(
     if let Err(e) = state.mailer.send(&mail).await {
         tracing::warn!(error = %e, "one-time code mail not sent");
         let _ = state.items.delete(&key, Condition::None).await;
-        return Err(problem(
+        return Err(ApiError::kind(
             503,
             "mail-unavailable",
             "確認コードのメールを送信できませんでした。",
@@ -233,7 +233,7 @@ async fn count_send(
             ),
         };
         if record.sent >= MAX_SENDS_PER_HOUR {
-            return Err(problem(
+            return Err(ApiError::kind(
                 429,
                 "too-many-codes",
                 "確認コードの送信回数が上限に達しました。",
@@ -286,7 +286,7 @@ pub async fn confirm(
 ) -> Result<(StatusCode, Json<Proof>), ApiError> {
     let tenant = tenant_from_path(&tenant)?;
     let gone = || {
-        problem(
+        ApiError::kind(
             404,
             "code-expired",
             "確認コードが見つかりません。",
@@ -329,7 +329,7 @@ pub async fn confirm(
                 .items
                 .delete(&key, Condition::VersionEquals(item.version))
                 .await;
-            return Err(problem(
+            return Err(ApiError::kind(
                 429,
                 "too-many-attempts",
                 "確認コードの入力回数が上限に達しました。",

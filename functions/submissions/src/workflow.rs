@@ -31,7 +31,7 @@ use madoguchi_domain::tenant::TenantId;
 use madoguchi_domain::workflow::{Mover, RefusedMove, check_move, notice_for};
 use madoguchi_fieldcrypt::Binding;
 use madoguchi_http::problem::PROBLEM_JSON;
-use madoguchi_http::{ApiError, ApiJson, if_match, with_etag};
+use madoguchi_http::{ApiError, ApiJson, required_if_match, with_etag};
 use madoguchi_ports::{Condition, PortError, TxOp};
 use serde::Deserialize;
 use serde_json::Value;
@@ -41,7 +41,7 @@ use crate::citizen::Citizen;
 use crate::drafts::SealedAnswer;
 use crate::history::{load_own, view};
 use crate::submit::{queue_notice, seal_values, summary_rows};
-use crate::{ApiPath, SubmissionsState, form_version, internal, port_error, problem};
+use crate::{ApiPath, SubmissionsState, form_version, internal, port_error};
 
 /// At most this many `not_correctable` errors are listed one by one.
 const MAX_REFUSED_FIELD_ERRORS: usize = 20;
@@ -132,28 +132,8 @@ impl IntoResponse for MoveError {
     }
 }
 
-/// The version named in `If-Match`, required here: 428 when it is missing (422 when it is
-/// not a version).
-pub(crate) fn required_if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
-    if_match(headers)?.ok_or_else(|| {
-        ApiError::new(Problem {
-            errors: vec![FieldError::new(
-                "if-match",
-                "required",
-                "If-Match に読み込んだ版番号を指定してください。",
-            )],
-            ..Problem::new(
-                format!("{PROBLEM_TYPE_BASE}precondition-required"),
-                "申請を読み込み直してから操作してください。",
-                428,
-            )
-            .with_detail("申請の詳細で受け取った ETag を If-Match ヘッダーに指定してください。")
-        })
-    })
-}
-
 fn conflict() -> ApiError {
-    problem(
+    ApiError::kind(
         409,
         "conflict",
         "ほかの操作で申請が更新されました。もう一度読み込んでください。",

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use madoguchi_domain::error::FieldError;
+use madoguchi_domain::error::{FieldError, PROBLEM_TYPE_BASE, Problem};
 use serde::Serialize;
 
 use crate::ApiError;
@@ -39,6 +39,27 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
         })
 }
 
+/// The version named in `If-Match`, for a change that must name the version it read:
+/// 428 Precondition Required (RFC 6585) when the header is missing, 422 when it is not a
+/// version. Every function answers a missing `If-Match` the same way.
+pub fn required_if_match(headers: &HeaderMap) -> Result<u64, ApiError> {
+    if_match(headers)?.ok_or_else(|| {
+        ApiError::new(Problem {
+            errors: vec![FieldError::new(
+                "if-match",
+                "required",
+                "If-Match に読み込んだ版番号を指定してください。",
+            )],
+            ..Problem::new(
+                format!("{PROBLEM_TYPE_BASE}precondition-required"),
+                "読み込み直してから操作してください。",
+                428,
+            )
+            .with_detail("読み込んだときの ETag を If-Match ヘッダーに指定してください。")
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +78,17 @@ mod tests {
         for bad in ["", "x", "\"-1\"", "*"] {
             assert!(with(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_missing_if_match_is_428_and_a_bad_one_422() {
+        let e = required_if_match(&HeaderMap::new()).unwrap_err();
+        assert_eq!(e.problem.status, 428);
+        assert_eq!(e.problem.errors[0].field, "if-match");
+        let mut h = HeaderMap::new();
+        h.insert(header::IF_MATCH, HeaderValue::from_static("x"));
+        assert_eq!(required_if_match(&h).unwrap_err().problem.status, 422);
+        h.insert(header::IF_MATCH, HeaderValue::from_static("\"4\""));
+        assert_eq!(required_if_match(&h).unwrap(), 4);
     }
 }

@@ -42,6 +42,19 @@ impl ApiError {
         }
     }
 
+    /// A problem of a function's own kind (`{PROBLEM_TYPE_BASE}{kind}`), with a Japanese
+    /// title and detail.
+    pub fn kind(status: u16, kind: &str, title: &str, detail: &str) -> Self {
+        Self::new(
+            Problem::new(
+                format!("{}{kind}", madoguchi_domain::error::PROBLEM_TYPE_BASE),
+                title,
+                status,
+            )
+            .with_detail(detail),
+        )
+    }
+
     pub fn validation(errors: Vec<FieldError>) -> Self {
         Self::new(DomainError::Validation(errors).to_problem())
     }
