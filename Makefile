@@ -65,11 +65,13 @@ openapi: ## Regenerate docs/openapi.json from the handlers
 
 bench: venv ## Cold start of every function vs. a hello-world lambda_runtime binary; the submission path (p50/p99, KMS requests per 1,000); CSV export of 100,000 applications (rows/s, peak memory); JPKI verifications/s; audit appends/s
 	$(CARGO) build --release -p madoguchi-coldstart -p madoguchi-forms -p madoguchi-submissions \
-	  -p madoguchi-attachments -p madoguchi-notify -p madoguchi-linkage-inbound -p madoguchi-staff --bins
+	  -p madoguchi-attachments -p madoguchi-notify -p madoguchi-linkage-inbound -p madoguchi-staff \
+	  -p madoguchi-esign --bins
 	target/release/coldstart --baseline target/release/hello-lambda \
 	  --function forms=target/release/forms:events/forms/healthz.json \
 	  --function submissions=target/release/submissions:events/forms/healthz.json \
 	  --function staff=target/release/staff:events/forms/healthz.json \
+	  --function esign=target/release/esign:events/forms/healthz.json \
 	  --function attachments=target/release/attachments:events/linkage-inbound/s3-test-event.json \
 	  --function notify=target/release/notify:events/linkage-inbound/s3-test-event.json \
 	  --function linkage-inbound=target/release/linkage-inbound:events/linkage-inbound/s3-test-event.json \

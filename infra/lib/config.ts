@@ -37,6 +37,27 @@ export interface HostedZoneConfig {
   readonly name: string;
 }
 
+/**
+ * What the esign function trusts (functions/esign/src/trust.rs), per environment: the JPKI CA
+ * certificates are never in the code. Two sets, one per certificate of the card: `sign`
+ * (署名用電子証明書, signatures on applications) and `auth` (利用者証明用電子証明書, card login).
+ * A set without anchors is off: its routes answer 503 `esign-not-configured`.
+ */
+export interface JpkiConfig {
+  /**
+   * CA certificates: `blob:anchors/<key>` (a PEM bundle in the trust bucket, put there by ops
+   * per environment) or the PEM text itself (small: Lambda allows 4 KB of environment in all).
+   */
+  readonly signAnchors?: string;
+  /** CRL locations: `https://…`, `http://…` or `blob:crl/<key>` (the trust bucket). */
+  readonly signCrls?: string[];
+  /** OCSP responder, `http(s)://…`; optional, the CRL decides when it does not answer. */
+  readonly signOcspUrl?: string;
+  readonly authAnchors?: string;
+  readonly authCrls?: string[];
+  readonly authOcspUrl?: string;
+}
+
 export interface TenantConfig {
   /** 全国地方公共団体コード, 6 digits with the check digit (`272060`). */
   readonly municipalityCode: string;
@@ -105,6 +126,8 @@ export interface TenantConfig {
    * decides on size and type alone (`MADOGUCHI_MALWARE_SCAN=off`).
    */
   readonly malwareProtection?: boolean;
+  /** JPKI trust of the esign function (CA certificates, CRLs, OCSP); omitted: e-signature and card login off. */
+  readonly jpki?: JpkiConfig;
 }
 
 /** Defaults applied to every optional value, so the stack reads one complete object. */
@@ -148,6 +171,66 @@ function hostName(name: string, value: unknown): string {
     fail(`${name} must be a lowercase DNS host name (got ${JSON.stringify(value)})`);
   }
   return value;
+}
+
+const PEM_BEGIN = '-----BEGIN CERTIFICATE-----';
+const PEM_END = '-----END CERTIFICATE-----';
+/**
+ * PEM text in the environment, both sets together: Lambda refuses a function whose variables
+ * exceed 4 KB in all, and the rest of esign's (ARNs, issuers, URLs) takes about 1.5 KB. Bundles
+ * beyond this go in the trust bucket (`blob:anchors/…`).
+ */
+export const JPKI_PEM_ENV_BUDGET = 2048;
+
+/**
+ * CRLs over plain `http://` are fine: J-LIS publishes them over HTTP, and a CRL is signed by its
+ * CA (the function verifies it against the anchors), so the transport adds nothing. `blob:`
+ * keys must be under `crl/`, the only prefix of the trust bucket esign may read.
+ */
+const CRL_LOCATION = /^(?:https?:\/\/[^\s,]+|blob:crl\/[^\s,]+)$/;
+
+function jpki(raw: unknown): void {
+  if (raw === undefined) return;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('jpki must be an object');
+  const cfg = raw as Record<string, unknown>;
+  const sets = ['sign', 'auth'] as const;
+  const known = sets.flatMap((set) => [`${set}Anchors`, `${set}Crls`, `${set}OcspUrl`]);
+  // A misspelt key would leave a set silently unconfigured.
+  for (const k of Object.keys(cfg)) {
+    if (!known.includes(k)) fail(`jpki.${k} is not a parameter (${known.join(', ')})`);
+  }
+  let pem = 0;
+  for (const set of sets) {
+    const anchors = cfg[`${set}Anchors`];
+    const crls = cfg[`${set}Crls`];
+    const ocsp = cfg[`${set}OcspUrl`];
+    if (anchors !== undefined) {
+      const file = typeof anchors === 'string' && /^blob:anchors\/[^\s,]+$/.test(anchors);
+      const text = typeof anchors === 'string' && anchors.startsWith(PEM_BEGIN) && anchors.trimEnd().endsWith(PEM_END);
+      if (!file && !text) {
+        fail(`jpki.${set}Anchors must be blob:anchors/<key> (a PEM bundle in the trust bucket) or PEM text starting with ${PEM_BEGIN}`);
+      }
+      if (text) pem += (anchors as string).length;
+    }
+    if (crls !== undefined && (!Array.isArray(crls) || crls.some((c) => typeof c !== 'string' || !CRL_LOCATION.test(c)))) {
+      fail(`jpki.${set}Crls must list CRL locations: https://…, http://… or blob:crl/<key> (got ${JSON.stringify(crls)})`);
+    }
+    if (ocsp !== undefined && (typeof ocsp !== 'string' || !/^https?:\/\/[^\s,]+$/.test(ocsp))) {
+      fail(`jpki.${set}OcspUrl must be an http(s) URL (got ${JSON.stringify(ocsp)})`);
+    }
+    const revocation = (Array.isArray(crls) && crls.length > 0) || ocsp !== undefined;
+    if (anchors === undefined && (crls !== undefined || ocsp !== undefined)) {
+      fail(`jpki.${set}Crls and jpki.${set}OcspUrl need jpki.${set}Anchors (without anchors the set is off)`);
+    }
+    // Revocation is required (docs/esign.md, Policy): without a source every signature would
+    // end INDETERMINATE.
+    if (anchors !== undefined && !revocation) {
+      fail(`jpki.${set}Anchors needs jpki.${set}Crls or jpki.${set}OcspUrl (revocation is checked on every signature)`);
+    }
+  }
+  if (pem > JPKI_PEM_ENV_BUDGET) {
+    fail(`jpki anchors as PEM text take ${pem} characters, more than ${JPKI_PEM_ENV_BUDGET} fit in the function's environment (4 KB in all): use blob:anchors/<key>`);
+  }
 }
 
 export function resolveConfig(raw: TenantConfig): ResolvedTenantConfig {
@@ -214,6 +297,7 @@ export function resolveConfig(raw: TenantConfig): ResolvedTenantConfig {
   if (raw.malwareProtection !== undefined && typeof raw.malwareProtection !== 'boolean') {
     fail('malwareProtection must be true or false');
   }
+  jpki(raw.jpki);
   return {
     ...raw,
     oidcProviders: raw.oidcProviders ?? [],

@@ -10,7 +10,7 @@
 import { Duration } from 'aws-cdk-lib';
 
 /** Logical bucket names, as the functions read them (`MADOGUCHI_BUCKET_<NAME>`). */
-export type BucketName = 'attachments' | 'linkage' | 'exports' | 'audit';
+export type BucketName = 'attachments' | 'linkage' | 'exports' | 'audit' | 'trust';
 /** Logical queue names (`MADOGUCHI_QUEUE_<NAME>_URL`); each has a `<name>-dlq`. */
 export type QueueName = 'linkage-inbound' | 'attachments' | 'notify';
 /** Every queue the stack creates (with its dead-letter queue and its depth alarm). */
@@ -26,12 +26,28 @@ export const QUARANTINE_PREFIX = 'quarantine/';
 export const STAFF_FILES_PREFIX = 'staff/';
 /** CSV exports in the exports bucket (`export_key`); the bucket expires them. */
 export const EXPORTS_PREFIX = 'exports/';
+/**
+ * JPKI CRLs in the trust bucket, mirrored from J-LIS by an ops job; the esign function reads
+ * them as `blob:crl/…` CRL locations (`functions/esign/src/trust.rs`).
+ */
+export const CRL_PREFIX = 'crl/';
+/**
+ * The JPKI CA certificates (PEM bundles) of the environment in the trust bucket, read as
+ * `blob:anchors/…` trust anchors at start-up (`functions/esign/src/trust.rs`).
+ */
+export const ANCHORS_PREFIX = 'anchors/';
 
 /**
  * Request header carrying the e-mail verification proof token on `citizen-or-proof` routes
  * (`functions/submissions/src/verify.rs`); the API's CORS configuration must allow it.
  */
 export const EMAIL_PROOF_HEADER = 'x-email-proof';
+/**
+ * Request header carrying the status token of a signing session, with which the browser polls
+ * `GET …/esign/sessions/{id}` (`functions/esign/src/sessions.rs`, `STATUS_TOKEN_HEADER`); the
+ * API's CORS configuration must allow it.
+ */
+export const SESSION_TOKEN_HEADER = 'x-session-token';
 
 export interface BucketAccess {
   readonly bucket: BucketName;
@@ -67,7 +83,11 @@ export interface HttpRoute {
    * `none`: public.
    */
   readonly auth: 'citizen' | 'staff' | 'function' | 'citizen-or-proof' | 'none';
-  /** Why a route without a gateway authorizer is fine (the cdk-nag acknowledgement's reason). */
+  /**
+   * Why a route without a gateway authorizer is fine (the cdk-nag acknowledgement's reason):
+   * required for `none`; for `function`, only when the route accepts other tokens than the two
+   * pools' (the generic reason names those).
+   */
   readonly why?: string;
 }
 
@@ -97,6 +117,16 @@ export interface FunctionSpec {
    * or `off` (the tenant switched it off with `malwareProtection: false`: no tag will ever come).
    */
   readonly readsMalwareScan?: boolean;
+  /**
+   * Builds links back to the API (the JPKI smartphone app's one-time link): gets
+   * `MADOGUCHI_API_URL`, the public URL clients use (`https://<apiDomain>`).
+   */
+  readonly apiUrl?: boolean;
+  /**
+   * Verifies JPKI certificates and signatures: gets the tenant config's `jpki` trust settings
+   * as `MADOGUCHI_JPKI_{SIGN,AUTH}_{ANCHORS,CRLS,OCSP_URL}` (only those configured).
+   */
+  readonly jpki?: boolean;
 }
 
 const staff = (method: HttpRoute['method'], path: string): HttpRoute => ({ method, path, auth: 'staff' });
@@ -106,6 +136,8 @@ const STAFF = '/v1/tenants/{tenant}/staff';
 const citizenOrProof = (method: HttpRoute['method'], path: string): HttpRoute => ({ method, path, auth: 'citizen-or-proof' });
 const FORM = '/v1/tenants/{tenant}/forms/{slug}';
 const MANAGE = '/v1/tenants/{tenant}/manage/forms';
+const ESIGN = '/v1/tenants/{tenant}/esign/sessions';
+const CARD = '/v1/tenants/{tenant}/auth/card';
 
 export const FUNCTIONS: readonly FunctionSpec[] = [
   {
@@ -167,6 +199,7 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
         citizenOrProof('POST', `${FORM}/applications`),
         citizenOrProof('POST', `${FORM}/attachments`),
         citizenOrProof('GET', `${FORM}/attachments/{id}`),
+        citizenOrProof('POST', `${FORM}/signing-sessions`),
         citizenOrProof('GET', '/v1/tenants/{tenant}/my/applications'),
         citizenOrProof('GET', '/v1/tenants/{tenant}/my/applications/{id}'),
         citizenOrProof('POST', '/v1/tenants/{tenant}/my/applications/{id}/withdraw'),
@@ -182,6 +215,59 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     // The one-time code is mailed synchronously (the citizen is waiting for it).
     mail: true,
     verifiesTokens: true,
+    // A signing session answers the JPKI app's one-time link (and its QR code) on the API.
+    apiUrl: true,
+  },
+  {
+    name: 'esign',
+    description: 'JPKI e-signature: signing sessions for the smartphone app, reading the signing certificate\'s 基本4情報 for locked fields, My Number Card login (HTTP API).',
+    // RSA verification of signatures, chains and CRLs, and parsing the JPKI CRLs (large; cached
+    // per instance), are CPU in the function: 1024 MiB for the CPU share.
+    memoryMiB: 1024,
+    // API Gateway waits at most 30 s; the OCSP request gives up after 5 s (the CRL decides).
+    timeout: Duration.seconds(10),
+    trigger: {
+      kind: 'http',
+      routes: [
+        {
+          method: 'POST', path: ESIGN, auth: 'none',
+          why: 'opens a certificate-reading session for the JPKI app; it holds no personal data until the card signs, and the result goes only to the holder of the status token it returns',
+        },
+        {
+          method: 'GET', path: `${ESIGN}/{id}`, auth: 'none',
+          why: `the browser polls its session with the secret status token (header ${SESSION_TOKEN_HEADER}), checked by the function`,
+        },
+        {
+          method: 'GET', path: `${ESIGN}/{id}/app`, auth: 'none',
+          why: 'the JPKI smartphone app opens the one-time link; the token in the link is the credential, checked by the function',
+        },
+        {
+          method: 'POST', path: `${ESIGN}/{id}/signature`, auth: 'none',
+          why: 'the app posts the CMS signature with the one-time token of the link; the token is single use',
+        },
+        {
+          method: 'POST', path: `${CARD}/challenges`, auth: 'none',
+          why: 'issues a random single-use nonce for My Number Card login; no data',
+        },
+        {
+          method: 'POST', path: `${CARD}/token`, auth: 'none',
+          why: 'exchanges a card signature over a fresh challenge, checked against the JPKI CA and its CRL (or OCSP), for a citizen token',
+        },
+        {
+          method: 'PUT', path: `${CARD}/link`, auth: 'function',
+          why: 'accepts citizen-pool JWTs and the card-login tokens the function issues itself, which one gateway JWT authorizer cannot express (one issuer each); the function verifies either and answers 401 otherwise',
+        },
+      ],
+    },
+    table: 'readwrite',
+    // The CRLs the ops job mirrors; read only, the function never writes there.
+    buckets: [{ bucket: 'trust', read: [CRL_PREFIX, ANCHORS_PREFIX] }],
+    // The card-login token key is a data key of the `data` KMS key (shared/cardlogin); no
+    // blind index, so no MAC key.
+    keys: ['data'],
+    verifiesTokens: true,
+    apiUrl: true,
+    jpki: true,
   },
   {
     name: 'staff',

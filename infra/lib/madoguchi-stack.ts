@@ -35,9 +35,11 @@ import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 
-import { EDGE_REGION, ResolvedTenantConfig } from './config';
+import { EDGE_REGION, JpkiConfig, ResolvedTenantConfig } from './config';
 import { zoneAndCertificate } from './dns';
-import { BucketName, EMAIL_PROOF_HEADER, envName, FUNCTIONS, FunctionSpec, QUARANTINE_PREFIX, QueueName, QUEUES } from './functions';
+import {
+  BucketName, EMAIL_PROOF_HEADER, envName, FUNCTIONS, FunctionSpec, QUARANTINE_PREFIX, QueueName, QUEUES, SESSION_TOKEN_HEADER,
+} from './functions';
 
 /** Repository root: the workspace manifest `Cargo.toml` lives there. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -71,6 +73,29 @@ export function originVerifySecretName(cfg: ResolvedTenantConfig): string {
 export function originVerifyValues(cfg: ResolvedTenantConfig, secretId: string): string[] {
   const versions = cfg.originVerifyVersions.length ? cfg.originVerifyVersions : [undefined];
   return versions.map((versionId) => SecretValue.secretsManager(secretId, { versionId }).unsafeUnwrap());
+}
+
+/**
+ * The public URL of the API, as clients (and the links the functions build) must use it: the
+ * CloudFront name. The origin name answers 403 without CloudFront's header, and the
+ * `execute-api` endpoint is disabled.
+ */
+export function apiUrl(cfg: ResolvedTenantConfig): string {
+  return `https://${cfg.apiDomain}`;
+}
+
+/** The `jpki` config as esign's variables (functions/esign/src/trust.rs); only those configured. */
+export function jpkiEnvironment(jpki: JpkiConfig | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [set, prefix] of [['sign', 'SIGN'], ['auth', 'AUTH']] as const) {
+    const anchors = jpki?.[`${set}Anchors`];
+    const crls = jpki?.[`${set}Crls`];
+    const ocsp = jpki?.[`${set}OcspUrl`];
+    if (anchors) env[`MADOGUCHI_JPKI_${prefix}_ANCHORS`] = anchors;
+    if (crls?.length) env[`MADOGUCHI_JPKI_${prefix}_CRLS`] = crls.join(',');
+    if (ocsp) env[`MADOGUCHI_JPKI_${prefix}_OCSP_URL`] = ocsp;
+  }
+  return env;
 }
 
 /** Schedules whose target functions do not exist yet: created disabled, see docs/deploy.md. */
@@ -237,6 +262,11 @@ export class MadoguchiStack extends Stack {
         objectLockEnabled: true,
         objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(cfg.auditRetentionDays)),
       }),
+      // JPKI CRLs under crl/, mirrored from J-LIS by an ops job (outside this stack) and read by
+      // esign. The job replaces them: current objects never expire, old versions after 30 days.
+      trust: bucket('TrustBucket', 'trust', [
+        { id: 'noncurrent', noncurrentVersionExpiration: Duration.days(30) },
+      ]),
     };
 
     // ---------------------------------------------------------------- queues
@@ -552,6 +582,10 @@ export class MadoguchiStack extends Stack {
       if (spec.keys?.includes('mac')) env.MADOGUCHI_MAC_KEY_ID = this.keys.mac.keyArn;
       if (spec.mail) env.MADOGUCHI_MAIL_FROM = cfg.mailFrom;
       if (spec.readsMalwareScan) env.MADOGUCHI_MALWARE_SCAN = cfg.malwareProtection ? 'guardduty' : 'off';
+      if (spec.apiUrl) env.MADOGUCHI_API_URL = apiUrl(cfg);
+      // CRL and OCSP fetches go to J-LIS over the internet: the functions run outside any VPC
+      // (this stack creates none), so Lambda's own network reaches it without a NAT gateway.
+      if (spec.jpki) Object.assign(env, jpkiEnvironment(cfg.jpki));
       // Behind CloudFront only: the accepted x-origin-verify values (a dynamic reference).
       if (spec.trigger.kind === 'http') env.MADOGUCHI_ORIGIN_VERIFY = originVerify;
       if (spec.verifiesTokens) {
@@ -665,7 +699,7 @@ export class MadoguchiStack extends Stack {
         allowOrigins: [cfg.spaOrigin, cfg.staffOrigin],
         allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.PUT, apigw.CorsHttpMethod.POST,
           apigw.CorsHttpMethod.PATCH, apigw.CorsHttpMethod.DELETE, apigw.CorsHttpMethod.OPTIONS],
-        allowHeaders: ['authorization', 'content-type', 'if-match', 'idempotency-key', EMAIL_PROOF_HEADER],
+        allowHeaders: ['authorization', 'content-type', 'if-match', 'idempotency-key', EMAIL_PROOF_HEADER, SESSION_TOKEN_HEADER],
         exposeHeaders: ['etag', 'location', 'x-request-id'],
         allowCredentials: false,
         maxAge: Duration.hours(1),
@@ -776,7 +810,7 @@ export class MadoguchiStack extends Stack {
     );
 
     // ---------------------------------------------------------------- outputs
-    new CfnOutput(this, 'ApiUrl', { value: `https://${cfg.apiDomain}`, description: 'Public API URL (CloudFront, edge stack)' });
+    new CfnOutput(this, 'ApiUrl', { value: apiUrl(cfg), description: 'Public API URL (CloudFront, edge stack)' });
     new CfnOutput(this, 'ApiOriginTarget', {
       value: this.apiDomain.regionalDomainName,
       description: `DNS: ${cfg.apiOriginDomain} CNAME (or Route 53 alias) to this name`,
@@ -787,6 +821,10 @@ export class MadoguchiStack extends Stack {
     new CfnOutput(this, 'StaffClientId', { value: staffClient.userPoolClientId });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     new CfnOutput(this, 'LinkageBucketName', { value: this.buckets.linkage.bucketName });
+    new CfnOutput(this, 'TrustBucketName', {
+      value: this.buckets.trust.bucketName,
+      description: 'JPKI CRLs for esign: the ops job writes them under crl/ (jpki.*Crls: blob:crl/<key>)',
+    });
     if (this.malwareProtection) {
       new CfnOutput(this, 'MalwareProtectionPlanId', {
         value: this.malwareProtection.plan.attrMalwareProtectionPlanId,

@@ -101,6 +101,7 @@ export function routeReason(r: HttpRoute): string {
     case 'none':
       return `${r.method} ${r.path} is public by design: ${r.why ?? 'no reason given'}.`;
     case 'function':
+      if (r.why) return `${r.method} ${r.path} has no gateway authorizer: ${r.why}.`;
       return `${r.method} ${r.path} accepts tokens from both the citizen and the staff pool; an HTTP API JWT authorizer trusts one issuer, so the function verifies the JWT itself (shared/http/src/auth.rs, issuer and audience from its environment).`;
     case 'citizen-or-proof':
       return `${r.method} ${r.path} accepts a citizen-pool JWT or an e-mail verification proof token that the function issued itself (citizens may apply without an account); the gateway's JWT authorizer cannot check the proof token, so the function verifies either one and answers 401 to anything else.`;

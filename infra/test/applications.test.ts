@@ -91,6 +91,7 @@ describe('routes', () => {
       'POST /v1/tenants/{tenant}/forms/{slug}/confirm citizen-or-proof',
       'POST /v1/tenants/{tenant}/forms/{slug}/email-verifications none',
       'POST /v1/tenants/{tenant}/forms/{slug}/email-verifications/{id}/confirm none',
+      'POST /v1/tenants/{tenant}/forms/{slug}/signing-sessions citizen-or-proof',
       'POST /v1/tenants/{tenant}/my/applications/{id}/withdraw citizen-or-proof',
       'PUT /v1/tenants/{tenant}/forms/{slug}/draft citizen-or-proof',
       'PUT /v1/tenants/{tenant}/my/applications/{id}/correction citizen-or-proof',

@@ -29,6 +29,20 @@ test('GuardDuty Malware Protection on attachments is on unless switched off', ()
   assert.equal(resolveConfig({ ...base, malwareProtection: false }).malwareProtection, false);
 });
 
+const PEM = '-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n';
+
+test('JPKI trust: optional; blob:anchors/… or PEM anchors, http(s) or blob:crl/ CRLs, http(s) OCSP', () => {
+  assert.equal(resolveConfig({ ...base, jpki: undefined }).jpki, undefined);
+  const ok: TenantConfig['jpki'][] = [
+    { signAnchors: 'blob:anchors/sign-ca.pem', signCrls: ['blob:crl/sign.crl'] },
+    // J-LIS publishes CRLs over plain HTTP; they are signed.
+    { signAnchors: PEM, signCrls: ['http://crl.example.jp/sign.crl', 'https://crl.example.jp/b.crl'] },
+    { authAnchors: PEM, authOcspUrl: 'http://ocsp.example.jp/' },
+    {},
+  ];
+  for (const jpki of ok) assert.doesNotThrow(() => resolveConfig({ ...base, jpki }), JSON.stringify(jpki));
+});
+
 test('check digit follows shared/domain/src/tenant.rs', () => {
   assert.equal(municipalityCheckDigit('27206'), 0); // 272060, the example tenant
   assert.equal(municipalityCheckDigit('13101'), 6); // 131016, 千代田区
@@ -54,6 +68,20 @@ test('bad parameters are refused with the name of the parameter', () => {
     [{ originVerifyVersions: ['11111111-2222-3333-4444-555555555555', '11111111-2222-3333-4444-555555555555'] }, /originVerifyVersions/],
     [{ originVerifyVersions: ['a', 'b', 'c'].map((c) => c.repeat(32)) }, /originVerifyVersions/],
     [{ malwareProtection: 'no' as unknown as boolean }, /malwareProtection/],
+    [{ jpki: { signAnchors: 'anchors/sign-ca.pem', signCrls: ['blob:crl/a'] } }, /jpki.signAnchors/],
+    [{ jpki: { signAnchors: 'blob:crl/sign-ca.pem', signCrls: ['blob:crl/a'] } }, /jpki.signAnchors/],
+    // Nothing puts files into the Lambda package but the binary.
+    [{ jpki: { signAnchors: 'file:/var/task/jpki/sign-ca.pem', signCrls: ['blob:crl/a'] } }, /jpki.signAnchors/],
+    [{ jpki: { authAnchors: 'MIIB…', authCrls: ['blob:crl/a'] } }, /jpki.authAnchors/],
+    [{ jpki: { authAnchors: '-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----', authCrls: ['blob:crl/a'] } }, /jpki.authAnchors/],
+    [{ jpki: { signAnchors: PEM, signCrls: ['ftp://crl.example.jp/a.crl'] } }, /jpki.signCrls/],
+    [{ jpki: { signAnchors: PEM, signCrls: ['blob:other/a.crl'] } }, /jpki.signCrls/],
+    [{ jpki: { signAnchors: PEM, signCrls: ['https://a.example.jp/a.crl,https://b.example.jp/b.crl'] } }, /jpki.signCrls/],
+    [{ jpki: { signAnchors: PEM, signOcspUrl: 'ocsp.example.jp' } }, /jpki.signOcspUrl/],
+    [{ jpki: { signAnchors: PEM } }, /jpki.signAnchors needs/],
+    [{ jpki: { signCrls: ['blob:crl/a'] } }, /need jpki.signAnchors/],
+    [{ jpki: { signAnchors: PEM, signCRLs: ['blob:crl/a'] } as never }, /jpki.signCRLs is not a parameter/],
+    [{ jpki: { signAnchors: PEM.repeat(40), signCrls: ['blob:crl/a'] } }, /use blob:anchors/],
   ];
   for (const [override, message] of bad) {
     assert.throws(() => resolveConfig({ ...base, ...override }), message, JSON.stringify(override));

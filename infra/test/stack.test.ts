@@ -83,7 +83,7 @@ describe('functions', () => {
 
     const submissions = env('submissions');
     assert.deepEqual(Object.keys(submissions).sort(), [
-      'MADOGUCHI_BUCKET_ATTACHMENTS', 'MADOGUCHI_CITIZEN_AUDIENCE', 'MADOGUCHI_CITIZEN_ISSUER', 'MADOGUCHI_DATA_KEY_ID', 'MADOGUCHI_MAC_KEY_ID',
+      'MADOGUCHI_API_URL', 'MADOGUCHI_BUCKET_ATTACHMENTS', 'MADOGUCHI_CITIZEN_AUDIENCE', 'MADOGUCHI_CITIZEN_ISSUER', 'MADOGUCHI_DATA_KEY_ID', 'MADOGUCHI_MAC_KEY_ID',
       'MADOGUCHI_MAIL_FROM', 'MADOGUCHI_ORIGIN_VERIFY', 'MADOGUCHI_QUEUE_NOTIFY_URL', 'MADOGUCHI_STAFF_AUDIENCE', 'MADOGUCHI_STAFF_ISSUER',
       'MADOGUCHI_TABLE', 'MADOGUCHI_TENANT', 'RUST_LOG',
     ]);
@@ -92,6 +92,7 @@ describe('functions', () => {
     assert.deepEqual(submissions.MADOGUCHI_DATA_KEY_ID, arn(idOf(s.stack.keys.data)));
     assert.deepEqual(submissions.MADOGUCHI_MAC_KEY_ID, arn(idOf(s.stack.keys.mac)));
     assert.equal(submissions.MADOGUCHI_MAIL_FROM, cfg.mailFrom);
+    assert.equal(submissions.MADOGUCHI_API_URL, `https://${cfg.apiDomain}`);
 
     const attachments = env('attachments');
     assert.deepEqual(Object.keys(attachments).sort(), [
@@ -211,7 +212,7 @@ describe('data', () => {
   test('every bucket: public access blocked, TLS only, versioned, encrypted, lifecycle', () => {
     const buckets = resources(t, 'AWS::S3::Bucket');
     const policies = Object.values(resources(t, 'AWS::S3::BucketPolicy'));
-    assert.equal(Object.keys(buckets).length, 5, 'attachments, linkage, exports, audit, access logs');
+    assert.equal(Object.keys(buckets).length, 6, 'attachments, linkage, exports, audit, trust, access logs');
     for (const [id, b] of Object.entries(buckets)) {
       const p = b.Properties!;
       assert.deepEqual(p.PublicAccessBlockConfiguration, { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true }, id);
@@ -224,7 +225,7 @@ describe('data', () => {
         .find((st) => st.Effect === 'Deny' && st.Condition?.Bool?.['aws:SecureTransport'] === 'false');
       assert.ok(deny, `${id}: TLS-only policy`);
     }
-    for (const name of ['attachments', 'linkage', 'exports'] as const) {
+    for (const name of ['attachments', 'linkage', 'exports', 'trust'] as const) {
       const p = buckets[idOf(s.stack.buckets[name])].Properties!;
       assert.equal(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm, 'aws:kms');
       assert.deepEqual(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.KMSMasterKeyID, arn(idOf(s.stack.keys.storage)));

@@ -32,6 +32,7 @@ use madoguchi_ports::{
     ScanVerdict, TxOp,
 };
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
 #[derive(Clone)]
@@ -131,8 +132,8 @@ pub async fn check(state: &AttachmentsState, object_key: &str) -> PortResult<Out
     } else if meta.size > record.max_bytes {
         Err(RefusalReason::TooLarge)
     } else {
-        match leading_bytes(state, object_key).await {
-            Ok(head) if content_matches(&record.extension, &head) => Ok(()),
+        match read_object(state, object_key).await {
+            Ok((head, digest)) if content_matches(&record.extension, &head) => Ok(digest),
             Ok(_) => Err(RefusalReason::ContentMismatch),
             Err(PortError::NotFound) => Err(RefusalReason::Unreadable),
             Err(e) => return Err(e),
@@ -140,12 +141,12 @@ pub async fn check(state: &AttachmentsState, object_key: &str) -> PortResult<Out
     };
     let scan = match verdict {
         Err(_) => None,
-        Ok(()) => Some(state.scanner.verdict(object_key).await?),
+        Ok(_) => Some(state.scanner.verdict(object_key).await?),
     };
     let verdict = match (verdict, scan) {
         (Err(r), _) => Err(r),
-        (Ok(()), Some(ScanVerdict::Infected)) => Err(RefusalReason::Malware),
-        (Ok(()), _) => Ok(()),
+        (Ok(_), Some(ScanVerdict::Infected)) => Err(RefusalReason::Malware),
+        (Ok(digest), _) => Ok(digest),
     };
     let now = state.clock.now().to_string();
     let scan_name = scan.map(|s| scan_name(s).to_owned());
@@ -163,7 +164,7 @@ pub async fn check(state: &AttachmentsState, object_key: &str) -> PortResult<Out
             )
             .await
         }
-        Ok(()) => {
+        Ok(digest) => {
             let total_key = Key::new(upload_pk(&tenant, &draft), UPLOAD_TOTAL_SK);
             let current = state.items.get(&total_key).await?;
             let (total, condition, next_version) = match &current {
@@ -192,6 +193,7 @@ pub async fn check(state: &AttachmentsState, object_key: &str) -> PortResult<Out
             accepted.size = Some(meta.size);
             accepted.scan = scan_name;
             accepted.checked_at = Some(now);
+            accepted.sha256 = Some(digest);
             let mut record_item = Item::new(
                 record_key,
                 serde_json::to_value(&accepted).expect("serializable"),
@@ -251,16 +253,26 @@ async fn refuse(
     Ok(Outcome::Refused(reason))
 }
 
-/// The first [`SNIFF_BYTES`] of the object (fewer if it is shorter), without reading the rest.
-async fn leading_bytes(state: &AttachmentsState, key: &str) -> PortResult<Vec<u8>> {
-    let (_, body) = state.blobs.get(key).await?;
+/// The first [`SNIFF_BYTES`] of the object (fewer if it is shorter) and the SHA-256 (hex)
+/// of all of it, read as a stream: the digest is what an e-signature covers.
+async fn read_object(state: &AttachmentsState, key: &str) -> PortResult<(Vec<u8>, String)> {
+    let (_, mut body) = state.blobs.get(key).await?;
     let mut head = Vec::with_capacity(SNIFF_BYTES);
-    let mut limited = body.take(SNIFF_BYTES as u64);
-    limited
-        .read_to_end(&mut head)
-        .await
-        .map_err(|e| PortError::Unavailable(format!("reading the object: {}", e.kind())))?;
-    Ok(head)
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = body
+            .read(&mut buf)
+            .await
+            .map_err(|e| PortError::Unavailable(format!("reading the object: {}", e.kind())))?;
+        if n == 0 {
+            break;
+        }
+        let room = SNIFF_BYTES.saturating_sub(head.len()).min(n);
+        head.extend_from_slice(&buf[..room]);
+        hasher.update(&buf[..n]);
+    }
+    Ok((head, hex::encode(hasher.finalize())))
 }
 
 pub fn scan_name(v: ScanVerdict) -> &'static str {

@@ -148,6 +148,7 @@ impl Fixture {
             object_key: object_key(id),
             created_at: "2026-11-23T06:59:00Z".into(),
             checked_at: None,
+            sha256: None,
         };
         let mut item = Item::new(record_key(id), serde_json::to_value(&record).unwrap());
         item.expires_at = Some(EXPIRES_AT);
@@ -227,6 +228,12 @@ async fn an_honest_file_is_accepted_once_though_delivered_twice() {
         "never a false clean"
     );
     assert!(record.checked_at.is_some());
+    // The digest of the whole file, as `sha256sum` would print it.
+    use sha2::Digest;
+    assert_eq!(
+        record.sha256.as_deref(),
+        Some(hex::encode(sha2::Sha256::digest(pdf(2048))).as_str())
+    );
     assert_eq!(
         item.expires_at,
         Some(EXPIRES_AT),

@@ -82,6 +82,7 @@ fn record(email: Option<&str>, notify: &[&str]) -> ApplicationRecord {
         correction: None,
         completed_at: None,
         timeline: vec![],
+        signature: None,
     }
 }
 

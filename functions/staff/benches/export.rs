@@ -169,6 +169,7 @@ async fn seed(items: &Arc<dyn ItemStore>, tenant: &TenantId, rows: u64) {
             correction: None,
             completed_at: None,
             timeline: vec![],
+            signature: None,
         };
         items
             .put(application_item(tenant, &record), Condition::NotExists)

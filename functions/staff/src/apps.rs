@@ -484,6 +484,42 @@ fn row(r: &ApplicationRecord) -> ListRow {
 // ---------------------------------------------------------------------------------------
 // Detail
 
+async fn signature_view(
+    state: &StaffState,
+    tenant: &TenantId,
+    id: &ApplicationId,
+    summary: Option<&madoguchi_applications::signing::SignatureSummary>,
+) -> Result<Option<SignatureView>, ApiError> {
+    let item = state
+        .items
+        .get(&Key::new(
+            app_pk(tenant, id),
+            madoguchi_applications::signing::SIGNATURE_SK,
+        ))
+        .await
+        .map_err(port_error)?;
+    let Some(item) = item else {
+        return Ok(None);
+    };
+    let stored: madoguchi_applications::signing::StoredSignature =
+        serde_json::from_value(item.data).map_err(|_| internal("stored signature"))?;
+    let corrected_after_signing = summary.is_some_and(|s| s.corrected_after_signing);
+    Ok(Some(SignatureView {
+        corrected_after_signing,
+        indication: stored
+            .report
+            .get("indication")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        signed_at: stored.signed_at,
+        digest: stored.digest,
+        locks_match: stored.locks.iter().all(|l| l.matches),
+        locks: stored.locks,
+        report: stored.report,
+    }))
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DetailRow {
     pub field: String,
@@ -541,11 +577,37 @@ pub struct Detail {
     pub timeline: Vec<TimelineView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correction: Option<CorrectionView>,
+    /// The e-signature (電子署名) and its verification report, when the application was signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureView>,
     /// The states this caller may move the application to now.
     pub allowed_moves: Vec<String>,
     pub permissions: Permissions,
     /// Same as the ETag: send it as If-Match with a change.
     pub version: u64,
+}
+
+/// The signature kept with an application, for staff.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignatureView {
+    /// `TOTAL-PASSED` at submission (an application is only accepted so).
+    pub indication: String,
+    pub signed_at: String,
+    /// SHA-256 (hex) of the canonical payload signed (docs/esign.md).
+    pub digest: String,
+    /// Every locked field matched the certificate.
+    pub locks_match: bool,
+    /// The citizen corrected the answers after signing: the signature covers the answers as
+    /// first submitted, not the ones shown.
+    pub corrected_after_signing: bool,
+    /// Each locked field with the certificate's value and the answer; a mismatch is for
+    /// staff to look at.
+    #[schema(value_type = Vec<Object>)]
+    pub locks: Vec<madoguchi_domain::form::certificate::LockCheck>,
+    /// The full verification report (ETSI EN 319 102-1 style: indication, the certificates
+    /// of the chain, revocation, 基本4情報).
+    #[schema(value_type = Object)]
+    pub report: serde_json::Value,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -684,6 +746,10 @@ pub(crate) async fn detail_view(
             fields: c.fields.clone(),
             message: c.message.clone(),
         }),
+        signature: match &r.signature {
+            Some(s) => signature_view(state, &who.tenant, &r.id, Some(s)).await?,
+            None => None,
+        },
         allowed_moves: if process {
             r.status
                 .staff_moves()

@@ -97,6 +97,7 @@ async fn apply(
         correction: None,
         completed_at: None,
         timeline: vec![],
+        signature: None,
     };
     items
         .put(application_item(&tenant, &record), Condition::NotExists)

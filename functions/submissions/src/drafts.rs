@@ -41,6 +41,10 @@ pub struct DraftBody {
     /// Answers by field id (shapes: docs/forms.md).
     #[schema(value_type = Object)]
     pub answers: Answers,
+    /// At submission of a form with a signature: the signing session that signed these
+    /// answers (ignored by drafts and the confirm screen).
+    #[serde(default)]
+    pub signature_session: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

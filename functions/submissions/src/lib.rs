@@ -18,6 +18,7 @@
 pub mod citizen;
 pub mod drafts;
 pub mod history;
+pub mod signing;
 pub mod submit;
 pub mod uploads;
 pub mod verify;
@@ -52,6 +53,8 @@ pub struct Settings {
     pub proof_expiry: Duration,
     /// How long an unsubmitted draft is kept.
     pub draft_expiry: Duration,
+    /// The API's public base URL (links for the JPKI smartphone app).
+    pub api_base_url: String,
 }
 
 impl Default for Settings {
@@ -62,6 +65,7 @@ impl Default for Settings {
             code_expiry: Duration::from_secs(10 * 60),
             proof_expiry: Duration::from_secs(2 * 3600),
             draft_expiry: Duration::from_secs(90 * 24 * 3600),
+            api_base_url: "http://127.0.0.1:8080".to_owned(),
         }
     }
 }
@@ -109,6 +113,10 @@ pub fn router(state: SubmissionsState) -> Router {
         .route(&format!("{form}/confirm"), post(drafts::confirm))
         .route(&format!("{form}/applications"), post(submit::submit))
         .route(
+            &format!("{form}/signing-sessions"),
+            post(signing::create_session),
+        )
+        .route(
             &format!("{form}/attachments"),
             post(uploads::request_upload),
         )
@@ -139,6 +147,7 @@ pub fn router(state: SubmissionsState) -> Router {
         verify::start, verify::confirm,
         drafts::get_draft, drafts::put_draft, drafts::delete_draft, drafts::confirm,
         submit::submit,
+        signing::create_session,
         uploads::request_upload, uploads::attachment_status,
         history::list, history::detail,
         workflow::withdraw, workflow::correct,
@@ -146,7 +155,7 @@ pub fn router(state: SubmissionsState) -> Router {
     components(schemas(
         verify::StartVerification, verify::VerificationStarted, verify::ConfirmCode, verify::Proof,
         drafts::DraftBody, drafts::DraftView, drafts::ConfirmResult, drafts::Row,
-        submit::Submitted,
+        submit::Submitted, signing::SessionCreated,
         uploads::UploadRequest, uploads::UploadGranted, uploads::UploadForm, uploads::AttachmentView,
         history::HistoryPage, history::HistoryItem, history::ApplicationView, history::AttachmentItem,
         history::TimelineEntry, history::CorrectionView, history::CorrectionField,

@@ -14,16 +14,21 @@ async fn main() -> Result<(), lambda_http::Error> {
     let endpoint = std::env::var("MADOGUCHI_AWS_ENDPOINT").ok();
     let aws = madoguchi_aws::AwsBackend::from_env(endpoint.as_deref(), clock.clone()).await;
     let resources = madoguchi_aws::resources::AwsResources::from_env()?;
-    let auth = Authenticator::shared(madoguchi_http::auth::issuers_from_env()?);
+    let items = aws.items(&resources.table);
+    let mut issuers = madoguchi_http::auth::issuers_from_env()?;
+    // Citizens who logged in with the My Number Card (the esign function issues these).
+    issuers.push(madoguchi_cardlogin::trusted_issuer(items.clone()));
+    let auth = Authenticator::shared(issuers);
     let bucket = resources.bucket("attachments")?;
     let notify = resources.queue_url("notify")?;
     let keys = aws.keys(resources.data_key_id()?, resources.mac_key_id()?);
     let settings = Settings {
         mail_from: resources.mail_from()?.to_owned(),
+        api_base_url: std::env::var("MADOGUCHI_API_URL").unwrap_or_default(),
         ..Settings::default()
     };
     let state = SubmissionsState {
-        items: aws.items(&resources.table),
+        items,
         uploads: aws.blobs(bucket),
         notify: aws.queue(notify),
         mailer: aws.mailer(),

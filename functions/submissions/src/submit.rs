@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use madoguchi_applications::keys::{APP_SK, SINGLE_SK, app_pk, idempotency_pk, receipt_pk};
+use madoguchi_applications::signing::SIGNATURE_SK;
 use madoguchi_applications::{
     ApplicationRecord, ApplicationStatus, AttachmentRef, DisplayRow, NotifyMessage, PublishedForm,
     applicant_name, application_item, history_item,
@@ -35,6 +36,7 @@ use utoipa::ToSchema;
 
 use crate::citizen::Citizen;
 use crate::drafts::{CheckedSubmission, DraftBody, SealedAnswer, check_submission, draft_key};
+use crate::signing::{SubmittedSignature, check_signature};
 use crate::{ApiPath, SubmissionsState, internal, port_error};
 
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
@@ -120,6 +122,7 @@ pub async fn submit(
         return Ok((StatusCode::OK, Json(done)).into_response());
     }
 
+    let signature_session = body.signature_session.clone();
     let CheckedSubmission {
         form,
         draft_id,
@@ -137,6 +140,16 @@ pub async fn submit(
         errors.extend(attachment_errors);
         return Err(ApiError::validation(errors));
     }
+    let signature = check_signature(
+        &state,
+        &citizen,
+        &form,
+        &slug,
+        signature_session.as_deref(),
+        &checked,
+        &attachments,
+    )
+    .await?;
 
     let id = draft_id.unwrap_or_else(|| ApplicationId::new(state.ids.new_id()));
     let (values, blind_indexes) = seal_values(&state, &tenant, &form, &id, checked.values).await?;
@@ -163,6 +176,7 @@ pub async fn submit(
                 file_name: a.file_name,
                 size: a.size.unwrap_or(a.declared_size),
                 scan: a.scan,
+                sha256: a.sha256,
             })
             .collect(),
         email: citizen.email.clone(),
@@ -176,6 +190,7 @@ pub async fn submit(
         correction: None,
         completed_at: None,
         timeline: Vec::new(),
+        signature: signature.as_ref().map(|s| s.summary.clone()),
     };
 
     let mut rng = rand::rngs::OsRng;
@@ -199,6 +214,7 @@ pub async fn submit(
             &request_hash,
             &idem_key,
             now,
+            signature.as_ref(),
         );
         match state.items.transact(ops).await {
             Ok(()) => {
@@ -210,6 +226,10 @@ pub async fn submit(
             }
             // Index 2 is the receipt claim: that number is taken, draw another.
             Err(PortError::ConditionFailed { index: Some(2) }) => continue,
+            // The signing session was spent by another submission meanwhile.
+            Err(PortError::ConditionFailed {
+                index: Some(SESSION_OP),
+            }) => return Err(session_spent()),
             Err(PortError::ConditionFailed { .. }) => {
                 // A concurrent request with the same key won, or the receipt number collided
                 // on a backend that does not say which condition failed.
@@ -230,6 +250,16 @@ pub async fn submit(
                         "申請履歴から内容をご確認ください。",
                     ));
                 }
+                if let Some(s) = &signature
+                    && state
+                        .items
+                        .get(&s.session_key)
+                        .await
+                        .map_err(port_error)?
+                        .is_none_or(|i| i.version != s.session_version)
+                {
+                    return Err(session_spent());
+                }
                 continue;
             }
             Err(e) => return Err(port_error(e)),
@@ -237,6 +267,17 @@ pub async fn submit(
     }
     tracing::error!("no free receipt number after 5 draws");
     Err(port_error(PortError::Unavailable("receipt numbers".into())))
+}
+
+/// Index of the signing session's deletion in [`transaction`].
+const SESSION_OP: usize = 6;
+
+fn session_spent() -> ApiError {
+    ApiError::validation(vec![FieldError::new(
+        "signature_session",
+        "already_used",
+        "この署名はすでに別の申請に使われました。もう一度署名してください。",
+    )])
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -249,6 +290,7 @@ fn transaction(
     request_hash: &str,
     idem_key: &Key,
     now: jiff::Timestamp,
+    signature: Option<&SubmittedSignature>,
 ) -> Vec<TxOp> {
     // The application with its entry in the staff list (GSI1), and the citizen's history
     // entry; both are keyed by the record's submission time.
@@ -267,13 +309,27 @@ fn transaction(
         .expect("serializable"),
     );
     idem.expires_at = Some(now.as_second() + IDEMPOTENCY_TTL_SECS);
-    vec![
+    let mut ops = vec![
         TxOp::Put(app, Condition::NotExists),
         TxOp::Put(history, Condition::NotExists),
         TxOp::Put(receipt, Condition::NotExists),
         TxOp::Put(idem, Condition::NotExists),
         TxOp::Delete(draft_key(tenant, &citizen.owner, slug), Condition::None),
-    ]
+    ];
+    if let Some(s) = signature {
+        // The signature is kept with the application; its session signs nothing else.
+        let item = Item::new(
+            Key::new(app_pk(tenant, &record.id), SIGNATURE_SK),
+            serde_json::to_value(&s.stored).expect("serializable"),
+        );
+        ops.push(TxOp::Put(item, Condition::NotExists));
+        ops.push(TxOp::Delete(
+            s.session_key.clone(),
+            Condition::VersionEquals(s.session_version),
+        ));
+        debug_assert_eq!(ops.len() - 1, SESSION_OP);
+    }
+    ops
 }
 
 async fn replay(

@@ -298,6 +298,7 @@ pub async fn request_upload(
         object_key: object_key.clone(),
         created_at: state.clock.now().to_string(),
         checked_at: None,
+        sha256: None,
     };
     let mut item = Item::new(
         Key::new(upload_pk(&tenant, &draft_id), attachment_sk(&id)),

@@ -395,6 +395,11 @@ pub async fn correct(
     let summary = summary_rows(checked.summary);
     record.answers = values;
     record.blind_indexes = blind_indexes;
+    // The signature covers the answers as first submitted; staff must see that it no longer
+    // covers these (re-signing a correction is not built yet: docs/esign.md).
+    if let Some(sig) = record.signature.as_mut() {
+        sig.corrected_after_signing = true;
+    }
     record.applicant_name = applicant_name(&summary);
     record.summary = summary;
     record_move(

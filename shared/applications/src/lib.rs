@@ -8,6 +8,7 @@
 pub mod access;
 pub mod keys;
 pub mod records;
+pub mod signing;
 
 pub use keys::Owner;
 pub use records::*;

@@ -102,6 +102,9 @@ pub struct AttachmentRecord {
     pub object_key: String,
     pub created_at: String,
     pub checked_at: Option<String>,
+    /// SHA-256 (hex) of the accepted file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// A submitted application (申請).
@@ -141,6 +144,10 @@ pub struct ApplicationRecord {
     /// Every status change, oldest first.
     #[serde(default)]
     pub timeline: Vec<StatusChange>,
+    /// The e-signature, when the application was signed (the signature itself is kept in
+    /// its own item, [`crate::signing::StoredSignature`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::signing::SignatureSummary>,
 }
 
 /// 差戻: the fields the citizen may change, and the message they are shown.
@@ -217,6 +224,9 @@ pub struct AttachmentRef {
     pub file_name: String,
     pub size: u64,
     pub scan: Option<String>,
+    /// SHA-256 (hex) of the file, as the checker read it (signed with the application).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// The citizen's history entry, in the owner partition.

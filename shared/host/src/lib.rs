@@ -45,6 +45,8 @@ pub mod names {
     /// CSV exports (short-lived) and the audit log's copy (S3 Object Lock in AWS).
     pub const EXPORTS_BUCKET: &str = "exports";
     pub const AUDIT_BUCKET: &str = "audit";
+    /// JPKI CRLs mirrored for the verifier (`blob:<key>` CRL locations).
+    pub const TRUST_BUCKET: &str = "trust";
     /// Sender of local mail (the outbox) and of mail through moto's SES.
     pub const LOCAL_MAIL_FROM: &str = "no-reply@madoguchi.invalid";
     /// Receives before a message goes to the dead-letter queue (same as the CDK redrive policy).
@@ -94,6 +96,18 @@ pub struct Wiring {
     pub embedded: Option<EmbeddedBackend>,
     /// Consumer long-poll wait.
     pub wait: Duration,
+    /// JPKI trust for e-signatures and card login (from the `MADOGUCHI_JPKI_*` environment).
+    pub esign_trust: Arc<madoguchi_esign::Trust>,
+    /// Base URL clients reach the API at.
+    pub public_url: String,
+}
+
+async fn esign_trust(blobs: Arc<dyn BlobStore>) -> anyhow::Result<Arc<madoguchi_esign::Trust>> {
+    madoguchi_esign::Trust::from_env(Some(blobs))
+        .await
+        .map(Arc::new)
+        .map_err(anyhow::Error::msg)
+        .context("reading the JPKI trust configuration")
 }
 
 pub async fn wire(config: &HostConfig, public_url: &str) -> anyhow::Result<Wiring> {
@@ -127,15 +141,21 @@ pub async fn wire(config: &HostConfig, public_url: &str) -> anyhow::Result<Wirin
                 scanner: backend.scanner(),
                 mail_from: names::LOCAL_MAIL_FROM.to_owned(),
                 clock,
+                esign_trust: esign_trust(backend.blobs(names::TRUST_BUCKET)).await?,
+                public_url: public_url.to_owned(),
                 embedded: Some(backend),
                 wait: Duration::from_millis(500),
             })
         }
-        BackendKind::Aws => aws_wiring(config, clock).await,
+        BackendKind::Aws => aws_wiring(config, clock, public_url).await,
     }
 }
 
-async fn aws_wiring(config: &HostConfig, clock: Arc<dyn Clock>) -> anyhow::Result<Wiring> {
+async fn aws_wiring(
+    config: &HostConfig,
+    clock: Arc<dyn Clock>,
+    public_url: &str,
+) -> anyhow::Result<Wiring> {
     use madoguchi_aws::{AwsBackend, resources::AwsResources};
     let backend = match &config.endpoint {
         // A local endpoint never gets real credentials from a developer's profile.
@@ -150,6 +170,7 @@ async fn aws_wiring(config: &HostConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
                 .bucket(names::ATTACHMENTS_BUCKET)
                 .bucket(names::EXPORTS_BUCKET)
                 .bucket(names::AUDIT_BUCKET)
+                .bucket(names::TRUST_BUCKET)
                 .queue(
                     names::LINKAGE_INBOUND_QUEUE,
                     Duration::from_secs(60),
@@ -210,6 +231,8 @@ async fn aws_wiring(config: &HostConfig, clock: Arc<dyn Clock>) -> anyhow::Resul
         scanner: backend.scanner(attachments),
         mail_from: resources.mail_from()?.to_owned(),
         clock,
+        esign_trust: esign_trust(backend.blobs(resources.bucket(names::TRUST_BUCKET)?)).await?,
+        public_url: public_url.to_owned(),
         embedded: None,
         wait: Duration::from_secs(1),
     })
@@ -221,6 +244,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         madoguchi_forms::openapi(),
         madoguchi_submissions::openapi(),
         madoguchi_staff::openapi(),
+        madoguchi_esign::openapi(),
     ])
 }
 
@@ -266,6 +290,23 @@ pub fn router(wiring: &Wiring, auth: Arc<Authenticator>, dev: Option<&DevIssuer>
         ids: Arc::new(UuidV7Gen),
         settings: Arc::new(madoguchi_submissions::Settings {
             mail_from: wiring.mail_from.clone(),
+            api_base_url: wiring.public_url.clone(),
+            ..Default::default()
+        }),
+    });
+    let esign = madoguchi_esign::router(madoguchi_esign::EsignState {
+        items: wiring.items.clone(),
+        auth: auth.clone(),
+        tokens: Arc::new(madoguchi_cardlogin::CardTokens::new(
+            wiring.items.clone(),
+            wiring.keys.clone(),
+            wiring.clock.clone(),
+        )),
+        trust: wiring.esign_trust.clone(),
+        clock: wiring.clock.clone(),
+        ids: Arc::new(UuidV7Gen),
+        settings: Arc::new(madoguchi_esign::Settings {
+            api_base_url: wiring.public_url.clone(),
             ..Default::default()
         }),
     });
@@ -274,6 +315,7 @@ pub fn router(wiring: &Wiring, auth: Arc<Authenticator>, dev: Option<&DevIssuer>
         .merge(forms)
         .merge(submissions)
         .merge(staff)
+        .merge(esign)
         .merge(madoguchi_http::ops_routes())
         .route(
             "/openapi.json",
@@ -330,6 +372,7 @@ pub async fn serve(config: HostConfig, stop: CancellationToken) -> anyhow::Resul
         .context("loading the development issuer key")?;
     let mut issuers = madoguchi_http::auth::issuers_from_env().map_err(anyhow::Error::msg)?;
     issuers.push(dev.trusted());
+    issuers.push(madoguchi_cardlogin::trusted_issuer(wiring.items.clone()));
     let auth = Authenticator::shared(issuers);
     let app = router(&wiring, auth, Some(&dev));
 

@@ -334,6 +334,16 @@ fn concrete(method: &str, template: &str, ids: &Ids) -> (String, Option<Value>) 
         ("POST", t) if t.ends_with("/attachments") => {
             Some(json!({"field": "phone", "file_name": "a.pdf", "size": 10}))
         }
+        ("POST", t) if t.ends_with("/signing-sessions") => {
+            Some(json!({"form_version": 1, "answers": {}}))
+        }
+        ("POST", t) if t.ends_with("/esign/sessions") => Some(json!({"form": SLUG})),
+        ("POST", t) if t.ends_with("/signature") => Some(json!({"signature": "MA=="})),
+        ("POST" | "PUT", t)
+            if t.ends_with("/auth/card/token") || t.ends_with("/auth/card/link") =>
+        {
+            Some(json!({"challenge_id": "x", "certificate": "MA==", "signature": "MA=="}))
+        }
         ("PUT", t) if t.ends_with("/correction") => {
             Some(json!({"answers": {"phone": "0725-33-1132"}}))
         }

@@ -113,19 +113,7 @@ impl DevIssuer {
 
     pub fn jwks(&self) -> JwkSet {
         JwkSet {
-            keys: vec![Jwk {
-                common: CommonParameters {
-                    public_key_use: Some(PublicKeyUse::Signature),
-                    key_algorithm: Some(KeyAlgorithm::EdDSA),
-                    key_id: Some(self.kid.clone()),
-                    ..Default::default()
-                },
-                algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
-                    key_type: OctetKeyPairType::OctetKeyPair,
-                    curve: EllipticCurve::Ed25519,
-                    x: URL_SAFE_NO_PAD.encode(self.public),
-                }),
-            }],
+            keys: vec![ed25519_jwk(&self.kid, &self.public)],
         }
     }
 
@@ -167,6 +155,23 @@ impl DevIssuer {
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&self.pkcs8))
             .expect("Ed25519 signing does not fail for a valid key")
+    }
+}
+
+/// The public JWK of an Ed25519 (EdDSA) signing key.
+pub fn ed25519_jwk(kid: &str, public: &[u8; 32]) -> Jwk {
+    Jwk {
+        common: CommonParameters {
+            public_key_use: Some(PublicKeyUse::Signature),
+            key_algorithm: Some(KeyAlgorithm::EdDSA),
+            key_id: Some(kid.to_owned()),
+            ..Default::default()
+        },
+        algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+            key_type: OctetKeyPairType::OctetKeyPair,
+            curve: EllipticCurve::Ed25519,
+            x: URL_SAFE_NO_PAD.encode(public),
+        }),
     }
 }
 

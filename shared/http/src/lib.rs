@@ -17,7 +17,7 @@ pub use auth::{Authenticator, Principal, Role, TrustedIssuer};
 pub use dev_issuer::DevIssuer;
 pub use etag::{if_match, required_if_match, with_etag};
 pub use extract::{ApiJson, ApiPath, ApiQuery, Authenticated, tenant_from_path};
-pub use problem::ApiError;
+pub use problem::{ApiError, port_error};
 
 use axum::Router;
 use axum::routing::get;

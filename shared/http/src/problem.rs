@@ -111,3 +111,30 @@ pub struct FieldErrorDoc {
     /// Japanese message for the citizen or staff member.
     message: String,
 }
+
+/// A storage failure as an answer: a failed condition is a conflict (409), a missing item
+/// 404, an unavailable backend 503 (retry later; nothing was lost), anything else 500 and
+/// logged. Functions with their own wording for conflicts keep their own mapping.
+pub fn port_error(e: madoguchi_ports::PortError) -> ApiError {
+    use madoguchi_ports::PortError;
+    match e {
+        PortError::ConditionFailed { .. } => DomainError::Conflict {
+            detail: "先に更新されました。再読み込みしてからやり直してください。".to_owned(),
+        }
+        .into(),
+        PortError::NotFound => DomainError::NotFound.into(),
+        PortError::Unavailable(reason) => {
+            tracing::warn!(%reason, "backend unavailable");
+            ApiError::kind(
+                503,
+                "unavailable",
+                "ただいま混み合っています。",
+                "しばらくしてからもう一度お試しください。",
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "backend failed");
+            ApiError::new(Problem::internal())
+        }
+    }
+}

@@ -135,6 +135,17 @@ pub(crate) fn scheme(
     digest_hint: Option<Hash>,
     policy: &Policy,
 ) -> Result<Scheme, SigError> {
+    // RFC 4055 5: PKCS#1 v1.5 identifiers carry NULL parameters (absent is tolerated).
+    if matches!(
+        alg.oid,
+        SHA256_WITH_RSA | SHA384_WITH_RSA | SHA512_WITH_RSA | RSA_ENCRYPTION
+    ) && !alg.parameters.as_ref().is_none_or(|p| p.is_null())
+    {
+        return Err(SigError::Format(format!(
+            "parameters of {} must be NULL or absent",
+            alg.oid
+        )));
+    }
     match alg.oid {
         SHA256_WITH_RSA => Ok(Scheme::Pkcs1(Hash::Sha256)),
         SHA384_WITH_RSA => Ok(Scheme::Pkcs1(Hash::Sha384)),
@@ -163,6 +174,15 @@ pub(crate) fn scheme(
             let params = RsaPssParams::try_from(params.as_slice())
                 .map_err(|e| SigError::Format(format!("RSASSA-PSS parameters: {e}")))?;
             let hash = hash_from_oid(&params.hash.oid)?;
+            // RFC 4055 2.1: hash identifiers with NULL or absent parameters.
+            let plain = |p: Option<der::AnyRef<'_>>| p.is_none_or(|p| p.is_null());
+            if !plain(params.hash.parameters)
+                || !plain(params.mask_gen.parameters.and_then(|h| h.parameters))
+            {
+                return Err(SigError::Format(
+                    "RSASSA-PSS hash parameters must be NULL or absent".into(),
+                ));
+            }
             if params.mask_gen.oid != MGF1 {
                 return Err(SigError::Format(
                     "RSASSA-PSS mask generation is not MGF1".into(),
@@ -252,6 +272,48 @@ pub(crate) fn verify_signature(
     } else {
         Err(SigError::Crypto)
     }
+}
+
+/// Verify a bare RSA signature over `message` with SHA-256, as a card's authentication key
+/// makes one for a login challenge (no algorithm identifier comes with it): PKCS#1 v1.5
+/// first, then PSS (MGF1-SHA-256) with a salt of the hash length, then the largest salt
+/// (OpenSSL's default when signing). A PSS signature under a policy without PSS, and a
+/// PKCS#1 v1.5 signature over a SHA-1 digest, are refused as constraints, not as bad values.
+pub(crate) fn verify_bare_sha256(
+    key: &RsaPublicKey,
+    message: &[u8],
+    signature: &[u8],
+    policy: &Policy,
+) -> Result<Scheme, SigError> {
+    let hash = Hash::Sha256;
+    let hashed = hash.digest(message);
+    if key.verify(hash.pkcs1(), &hashed, signature).is_ok() {
+        return Ok(Scheme::Pkcs1(hash));
+    }
+    // RFC 8017 9.1: emLen = ceil((modBits - 1) / 8), and emLen >= hLen + sLen + 2.
+    let em_len = key.n().bits().saturating_sub(1).div_ceil(8);
+    let max_salt = em_len.saturating_sub(hash.len() + 2);
+    for salt_len in [hash.len(), max_salt] {
+        if salt_len > max_salt {
+            continue;
+        }
+        if key.verify(hash.pss(salt_len), &hashed, signature).is_ok() {
+            if !policy.allow_pss {
+                return Err(SigError::Constraints(
+                    "RSASSA-PSS is not allowed by policy".into(),
+                ));
+            }
+            return Ok(Scheme::Pss { hash, salt_len });
+        }
+    }
+    let sha1 = <sha1::Sha1 as Digest>::digest(message);
+    if key
+        .verify(Pkcs1v15Sign::new::<sha1::Sha1>(), &sha1, signature)
+        .is_ok()
+    {
+        return Err(SigError::Constraints("SHA-1 is refused by policy".into()));
+    }
+    Err(SigError::Crypto)
 }
 
 /// Parse a DER value, mapping the error to text.

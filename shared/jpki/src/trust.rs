@@ -102,6 +102,12 @@ impl Crl {
     /// Parse a DER CRL (its signature is checked when it joins a [`CrlSet`]).
     pub fn parse(der: &[u8]) -> Result<Self, JpkiError> {
         let list = CertificateList::from_der(der).map_err(|e| JpkiError::Crl(e.to_string()))?;
+        // RFC 5280 5.1.1.2: the unsigned copy must equal the signed one.
+        if list.signature_algorithm != list.tbs_cert_list.signature {
+            return Err(JpkiError::Crl(
+                "signatureAlgorithm differs from the signed one".into(),
+            ));
+        }
         let tbs_der = list
             .tbs_cert_list
             .to_der()

@@ -308,7 +308,8 @@ fn crl_must_verify_against_its_issuer() {
 fn crl_reports_its_facts() {
     let p = pki();
     let crl = Crl::parse(&p.crl).unwrap();
-    assert_eq!(crl.len(), 1);
+    // The revoked signer and the revoked login certificate.
+    assert_eq!(crl.len(), 2);
     assert!(crl.issuer().contains("Test Signing CA"));
     assert!(crl.is_fresh_at(now()));
     assert!(!crl.is_fresh_at(p.made_at + SignedDuration::from_hours(24 * 31)));
@@ -329,4 +330,53 @@ fn anchors_from_der_work_too() {
     expect(&r, Indication::TotalPassed, None);
     assert!(TrustAnchors::from_der(vec![b"junk".to_vec()]).is_err());
     assert!(TrustAnchors::from_pem_bundle(b"junk").is_err());
+}
+
+fn check_digest(sig: &[u8], digest: &[u8]) -> madoguchi_jpki::Report {
+    madoguchi_jpki::verify_digest_with_revocation(
+        digest,
+        sig,
+        &anchors(),
+        &crls_with(&pki().crl),
+        None,
+        &Policy::default(),
+        now(),
+    )
+}
+
+#[test]
+fn a_session_digest_verifies_like_the_payload() {
+    use sha2::Digest;
+    let p = pki();
+    let digest = sha2::Sha256::digest(&p.payload);
+    let r = check_digest(&p.sig, &digest);
+    expect(&r, Indication::TotalPassed, None);
+    assert!(r.basic_four.is_some());
+    // Attached content must hash to the digest too.
+    expect(
+        &check_digest(&p.sig_attached, &digest),
+        Indication::TotalPassed,
+        None,
+    );
+    let other = sha2::Sha256::digest(b"another application");
+    expect(
+        &check_digest(&p.sig, &other),
+        Indication::TotalFailed,
+        Some(SubIndication::HashFailure),
+    );
+    expect(
+        &check_digest(&p.sig_attached, &other),
+        Indication::TotalFailed,
+        Some(SubIndication::HashFailure),
+    );
+    expect(
+        &check_digest(&p.sig_revoked, &digest),
+        Indication::TotalFailed,
+        Some(SubIndication::Revoked),
+    );
+    expect(
+        &check_digest(b"garbage", &digest),
+        Indication::TotalFailed,
+        Some(SubIndication::FormatFailure),
+    );
 }

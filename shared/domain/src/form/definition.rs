@@ -146,6 +146,21 @@ pub enum ApplicantType {
     Corporation,
 }
 
+/// An item of the 基本4情報 (basic four: name, address, birth date, gender) that the My Number
+/// Card's signing certificate carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertItem {
+    /// 氏名
+    Name,
+    /// 住所
+    Address,
+    /// 生年月日
+    BirthDate,
+    /// 性別
+    Gender,
+}
+
 /// Whether the application carries a JPKI electronic signature (電子署名).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -211,6 +226,10 @@ pub struct Field {
     /// 表示条件 (display condition); shown always when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub show_if: Option<Condition>,
+    /// Filled from, and locked to, an item of the signing certificate's 基本4情報 (forms
+    /// with a signature only; see [`super::certificate`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_certificate: Option<CertItem>,
     #[serde(flatten)]
     pub kind: FieldKind,
 }
@@ -224,8 +243,15 @@ impl Field {
             required: false,
             help: None,
             show_if: None,
+            from_certificate: None,
             kind,
         }
+    }
+
+    /// The same field, filled from and locked to `item` of the signing certificate.
+    pub fn from_certificate(mut self, item: CertItem) -> Self {
+        self.from_certificate = Some(item);
+        self
     }
 
     /// The same field, required.

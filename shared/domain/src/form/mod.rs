@@ -10,6 +10,7 @@
 //! - [`check_answers`] / [`check_draft`]: submissions and drafts.
 
 mod answers;
+pub mod certificate;
 mod condition;
 mod definition;
 mod graph;
@@ -25,8 +26,8 @@ pub use answers::{
 };
 pub use condition::{Condition, Predicate};
 pub use definition::{
-    AccessPolicy, ApplicantType, Choice, DEFAULT_MAX_FILES, DEFAULT_MAX_TOTAL_MB, Field, FieldKind,
-    FormDefinition, NotifyEvent, PublishWindow, SignaturePolicy,
+    AccessPolicy, ApplicantType, CertItem, Choice, DEFAULT_MAX_FILES, DEFAULT_MAX_TOTAL_MB, Field,
+    FieldKind, FormDefinition, NotifyEvent, PublishWindow, SignaturePolicy,
 };
 pub use parse::{DEFAULT_MAX_FILE_MB, parse_definition};
 pub use validate::{is_valid_field_id, is_valid_slug, validate_definition};

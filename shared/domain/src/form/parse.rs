@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 
 use super::condition::{Condition, PREDICATE_KEYS, Predicate};
 use super::definition::{
-    AccessPolicy, ApplicantType, Choice, DEFAULT_MAX_FILES, DEFAULT_MAX_TOTAL_MB, Field, FieldKind,
-    FormDefinition, NotifyEvent, SignaturePolicy, default_notify,
+    AccessPolicy, ApplicantType, CertItem, Choice, DEFAULT_MAX_FILES, DEFAULT_MAX_TOTAL_MB, Field,
+    FieldKind, FormDefinition, NotifyEvent, SignaturePolicy, default_notify,
 };
 use crate::error::FieldError;
 use crate::filetype::allowed_extensions;
@@ -74,7 +74,15 @@ const ROOT_KEYS: &[&str] = &[
     "items",
 ];
 
-const COMMON_FIELD_KEYS: &[&str] = &["id", "type", "label", "required", "help", "show_if"];
+const COMMON_FIELD_KEYS: &[&str] = &[
+    "id",
+    "type",
+    "label",
+    "required",
+    "help",
+    "show_if",
+    "from_certificate",
+];
 
 /// Keys a field of type `t` may carry besides the common ones; `None` for an unknown type.
 fn kind_keys(t: &str) -> Option<&'static [&'static str]> {
@@ -378,6 +386,12 @@ impl Parser {
                 .map(Some)
                 .ok_or(()),
         };
+        let from_certificate = match m.get("from_certificate") {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => self
+                .enum_value(m, "from_certificate", path, CertItem::Name)
+                .map(Some),
+        };
         let kind = match (type_name.as_deref(), extra) {
             (Some(t), Some(_)) => self.kind(t, m, path, depth),
             _ => None,
@@ -388,6 +402,7 @@ impl Parser {
             required: required.ok()?,
             help: help.ok()?,
             show_if: show_if.ok()?,
+            from_certificate: from_certificate.ok()?,
             kind: kind?,
         })
     }

@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use super::answers::iso_date;
 use super::condition::{Condition, Predicate};
-use super::definition::{Field, FieldKind, FormDefinition, parse_tokyo_minute};
+use super::definition::{
+    CertItem, Field, FieldKind, FormDefinition, SignaturePolicy, parse_tokyo_minute,
+};
 use super::graph::{Flat, cycle_through, is_cycle, sccs};
 use super::limits::*;
 use super::parse::{index, join};
@@ -155,6 +157,51 @@ impl Validator {
         t
     }
 
+    /// A field locked to the signing certificate: the form takes signatures, the field's
+    /// type can hold the item, and no item feeds two fields.
+    fn certificate_lock(&mut self, f: &Field, item: CertItem, path: &str, def: &FormDefinition) {
+        let key = join(path, "from_certificate");
+        if def.signature == SignaturePolicy::None_ {
+            self.err(
+                &key,
+                "not_applicable",
+                "電子署名を使わない様式では、証明書の情報で入力欄を埋められません。",
+            );
+        }
+        let fits = matches!(
+            (item, &f.kind),
+            (_, FieldKind::Text { .. })
+                | (CertItem::Name, FieldKind::Name { .. })
+                | (CertItem::Address, FieldKind::Address)
+                | (CertItem::BirthDate, FieldKind::Date { .. })
+                | (
+                    CertItem::Gender,
+                    FieldKind::Radio { .. } | FieldKind::Select { .. }
+                )
+        );
+        if !fits {
+            self.err(
+                &key,
+                "not_applicable",
+                format!(
+                    "「{}」の種類には、この証明書の情報を入れられません。",
+                    f.label
+                ),
+            );
+        }
+        let twice = def
+            .all_items()
+            .find(|g| g.from_certificate == Some(item))
+            .is_some_and(|first| !std::ptr::eq(first, f));
+        if twice {
+            self.err(
+                &key,
+                "duplicate",
+                "証明書の同じ情報を2つの項目に割り当てることはできません。",
+            );
+        }
+    }
+
     fn items(&mut self, def: &FormDefinition, flat: &Flat<'_>) {
         if def.items.is_empty() {
             self.err("items", "required", "項目を1つ以上追加してください。");
@@ -217,6 +264,9 @@ impl Validator {
                 "not_applicable",
                 "見出し・説明文・セクションは必須にできません。",
             );
+        }
+        if let Some(item) = f.from_certificate {
+            self.certificate_lock(f, item, path, def);
         }
         let label = f.label.as_str();
         match &f.kind {

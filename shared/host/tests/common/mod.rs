@@ -44,6 +44,11 @@ pub fn free_port() -> u16 {
 
 impl Host {
     pub async fn start(endpoint: Option<String>) -> Host {
+        Self::start_with(endpoint, &[]).await
+    }
+
+    /// [`Host::start`] with extra environment variables for the host process.
+    pub async fn start_with(endpoint: Option<String>, env: &[(&str, String)]) -> Host {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("var");
         let port = free_port();
@@ -61,6 +66,9 @@ impl Host {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         if let Some(ep) = &endpoint {
             cmd.arg("--backend")
                 .arg("aws")

@@ -44,6 +44,46 @@ pub struct Pki {
     pub crl_short: Vec<u8>,
     /// CRL (DER) of the untrusted CA.
     pub other_crl: Vec<u8>,
+
+    /// Card login: the server's challenge.
+    pub challenge: Vec<u8>,
+    /// 利用者証明用電子証明書-like certificates (keyUsage digitalSignature, no otherName),
+    /// DER: valid, expired, revoked (listed in `crl`), from the untrusted CA, and from the
+    /// intermediate CA `sub` (issued by the CA).
+    pub login_der: Vec<u8>,
+    pub login_pem: Vec<u8>,
+    pub login_expired_der: Vec<u8>,
+    pub login_revoked_der: Vec<u8>,
+    pub login_revoked_pem: Vec<u8>,
+    pub login_stranger_der: Vec<u8>,
+    pub login_sub_der: Vec<u8>,
+    /// A signing certificate whose keyUsage is nonRepudiation alone.
+    pub nonrep_der: Vec<u8>,
+    /// The intermediate CA (DER) and its CRL (DER, empty).
+    pub sub_der: Vec<u8>,
+    pub sub_crl: Vec<u8>,
+    /// Raw signatures over `challenge` by `openssl dgst -sign`: PKCS#1 v1.5 SHA-256; PSS
+    /// with OpenSSL's default (largest) salt; PSS with a 32-byte salt; PKCS#1 v1.5 SHA-1.
+    pub login_sig: Vec<u8>,
+    pub login_sig_pss: Vec<u8>,
+    pub login_sig_pss_digest: Vec<u8>,
+    pub login_sig_sha1: Vec<u8>,
+    pub login_expired_sig: Vec<u8>,
+    pub login_revoked_sig: Vec<u8>,
+    pub login_stranger_sig: Vec<u8>,
+    pub login_sub_sig: Vec<u8>,
+    pub nonrep_sig: Vec<u8>,
+
+    /// OCSP: what `openssl ocsp` needs to answer as the CA, as a delegated responder
+    /// (extendedKeyUsage OCSPSigning), as a certificate of the CA that is no responder (the
+    /// signer), and as the untrusted CA. `ca_index` is the CA's `openssl ca` database.
+    pub ca_key: Vec<u8>,
+    pub ca_index: String,
+    pub responder_pem: Vec<u8>,
+    pub responder_key: Vec<u8>,
+    pub signer_pem: Vec<u8>,
+    pub signer_key: Vec<u8>,
+    pub other_ca_key: Vec<u8>,
 }
 
 pub fn pki() -> &'static Pki {
@@ -98,6 +138,21 @@ subjectAltName = @jpki_san
 [ enc_ext ]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,keyEncipherment
+# 利用者証明用電子証明書: no 基本4情報.
+[ auth_ext ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+[ nonrep_ext ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,nonRepudiation
+subjectAltName = @jpki_san
+[ ocsp_ext ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = OCSPSigning
+[ sub_ca_ext ]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
 [ jpki_san ]
 otherName.1 = 1.2.392.200149.8.5.5.1;FORMAT:UTF8,UTF8:{NAME}
 otherName.2 = 1.2.392.200149.8.5.5.4;FORMAT:UTF8,UTF8:{BIRTH_DATE}
@@ -110,12 +165,27 @@ otherName.6 = 1.2.392.200149.8.5.5.6;FORMAT:UTF8,UTF8:{ADDRESS_ALT}
     )
 }
 
-fn make_ca(dir: &Path, ca: &str, cn: &str) {
+/// The files `openssl ca` needs for CA `ca` (its key and certificate are made apart).
+fn ca_files(dir: &Path, ca: &str, first_serial: &str) {
     std::fs::write(dir.join(format!("{ca}.cnf")), ca_config(dir, ca)).unwrap();
     std::fs::write(dir.join(format!("{ca}.index.txt")), "").unwrap();
-    std::fs::write(dir.join(format!("{ca}.serial")), "1000\n").unwrap();
+    std::fs::write(
+        dir.join(format!("{ca}.serial")),
+        format!("{first_serial}\n"),
+    )
+    .unwrap();
     std::fs::write(dir.join(format!("{ca}.crlnumber")), "01\n").unwrap();
     std::fs::create_dir(dir.join(format!("{ca}.newcerts"))).unwrap();
+}
+
+/// An intermediate CA `name` issued by `parent`.
+fn make_sub_ca(dir: &Path, parent: &str, name: &str) {
+    ca_files(dir, name, "2000");
+    make_leaf(dir, parent, name, "sub_ca_ext", None);
+}
+
+fn make_ca(dir: &Path, ca: &str, cn: &str) {
+    ca_files(dir, ca, "1000");
     run(
         dir,
         &[
@@ -207,6 +277,90 @@ fn sign(dir: &Path, signer: &str, out: &str, extra: &[&str]) -> Vec<u8> {
     read(dir, out)
 }
 
+/// `openssl dgst -sign` over challenge.bin with `signer`'s key (SHA-256 unless `extra`
+/// names another digest).
+fn sign_challenge(dir: &Path, signer: &str, out: &str, extra: &[&str]) -> Vec<u8> {
+    let key = format!("{signer}.key");
+    let mut args = vec!["dgst"];
+    if !extra.contains(&"-sha1") {
+        args.push("-sha256");
+    }
+    args.extend(extra);
+    args.extend(["-sign", &key, "-out", out, "challenge.bin"]);
+    run(dir, &args);
+    read(dir, out)
+}
+
+/// Run the openssl CLI in a fresh temp dir holding `files`; return its stdout and the
+/// content of `output`, if named.
+pub fn openssl_in(
+    files: &[(&str, &[u8])],
+    args: &[&str],
+    output: Option<&str>,
+) -> (String, Vec<u8>) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    for (name, content) in files {
+        std::fs::write(tmp.path().join(name), content).unwrap();
+    }
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(tmp.path())
+        .output()
+        .expect("openssl CLI is installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (
+        stdout,
+        output.map(|o| read(tmp.path(), o)).unwrap_or_default(),
+    )
+}
+
+/// `openssl ocsp` answering the DER request `request` as responder `rsigner`/`rkey` for the
+/// CA, from the database `index`, nextUpdate one day ahead; `extra` arguments appended.
+pub fn ocsp_respond(
+    request: &[u8],
+    index: &str,
+    rsigner: &[u8],
+    rkey: &[u8],
+    extra: &[&str],
+) -> Vec<u8> {
+    let p = pki();
+    let mut args = vec![
+        "ocsp",
+        "-index",
+        "index.txt",
+        "-rsigner",
+        "rsigner.pem",
+        "-rkey",
+        "rsigner.key",
+        "-CA",
+        "ca.pem",
+        "-reqin",
+        "req.der",
+        "-respout",
+        "resp.der",
+        "-ndays",
+        "1",
+    ];
+    args.extend(extra);
+    openssl_in(
+        &[
+            ("req.der", request),
+            ("index.txt", index.as_bytes()),
+            ("rsigner.pem", rsigner),
+            ("rsigner.key", rkey),
+            ("ca.pem", &p.ca_pem),
+        ],
+        &args,
+        Some("resp.der"),
+    )
+    .1
+}
+
 fn make() -> Pki {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path();
@@ -227,6 +381,22 @@ fn make() -> Pki {
     make_leaf(dir, "ca", "revoked", "sign_ext", None);
     make_leaf(dir, "ca", "encipher", "enc_ext", None);
     make_leaf(dir, "other", "stranger", "sign_ext", None);
+    make_leaf(dir, "ca", "login", "auth_ext", None);
+    make_leaf(
+        dir,
+        "ca",
+        "login-expired",
+        "auth_ext",
+        Some(("20200101000000Z", "20210101000000Z")),
+    );
+    make_leaf(dir, "ca", "login-revoked", "auth_ext", None);
+    make_leaf(dir, "other", "login-stranger", "auth_ext", None);
+    make_leaf(dir, "ca", "nonrep", "nonrep_ext", None);
+    make_leaf(dir, "ca", "ocsp-responder", "ocsp_ext", None);
+    make_sub_ca(dir, "ca", "sub");
+    make_leaf(dir, "sub", "login-sub", "auth_ext", None);
+    let challenge: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+    std::fs::write(dir.join("challenge.bin"), &challenge).unwrap();
 
     run(
         dir,
@@ -239,6 +409,29 @@ fn make() -> Pki {
             "revoked.pem",
             "-crl_reason",
             "keyCompromise",
+        ],
+    );
+    run(
+        dir,
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-revoke",
+            "login-revoked.pem",
+        ],
+    );
+    run(
+        dir,
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            "sub.cnf",
+            "-gencrl",
+            "-out",
+            "sub_crl.pem",
         ],
     );
     run(
@@ -273,7 +466,7 @@ fn make() -> Pki {
             "other_crl.pem",
         ],
     );
-    for crl in ["crl", "crl_short", "other_crl"] {
+    for crl in ["crl", "crl_short", "other_crl", "sub_crl"] {
         run(
             dir,
             &[
@@ -287,7 +480,17 @@ fn make() -> Pki {
             ],
         );
     }
-    for cert in ["ca", "signer"] {
+    for cert in [
+        "ca",
+        "signer",
+        "login",
+        "login-expired",
+        "login-revoked",
+        "login-stranger",
+        "login-sub",
+        "nonrep",
+        "sub",
+    ] {
         run(
             dir,
             &[
@@ -325,5 +528,49 @@ fn make() -> Pki {
         crl_short: read(dir, "crl_short.der"),
         other_crl: read(dir, "other_crl.der"),
         payload,
+
+        login_der: read(dir, "login.der"),
+        login_pem: read(dir, "login.pem"),
+        login_expired_der: read(dir, "login-expired.der"),
+        login_revoked_der: read(dir, "login-revoked.der"),
+        login_revoked_pem: read(dir, "login-revoked.pem"),
+        login_stranger_der: read(dir, "login-stranger.der"),
+        login_sub_der: read(dir, "login-sub.der"),
+        nonrep_der: read(dir, "nonrep.der"),
+        sub_der: read(dir, "sub.der"),
+        sub_crl: read(dir, "sub_crl.der"),
+        login_sig: sign_challenge(dir, "login", "login.sig", &[]),
+        login_sig_pss: sign_challenge(
+            dir,
+            "login",
+            "login_pss.sig",
+            &["-sigopt", "rsa_padding_mode:pss"],
+        ),
+        login_sig_pss_digest: sign_challenge(
+            dir,
+            "login",
+            "login_pss_digest.sig",
+            &[
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:digest",
+            ],
+        ),
+        login_sig_sha1: sign_challenge(dir, "login", "login_sha1.sig", &["-sha1"]),
+        login_expired_sig: sign_challenge(dir, "login-expired", "expired.sig", &[]),
+        login_revoked_sig: sign_challenge(dir, "login-revoked", "revoked.sig", &[]),
+        login_stranger_sig: sign_challenge(dir, "login-stranger", "stranger.sig", &[]),
+        login_sub_sig: sign_challenge(dir, "login-sub", "sub.sig", &[]),
+        nonrep_sig: sign_challenge(dir, "nonrep", "nonrep.sig", &[]),
+        challenge,
+
+        ca_key: read(dir, "ca.key"),
+        ca_index: String::from_utf8(read(dir, "ca.index.txt")).unwrap(),
+        responder_pem: read(dir, "ocsp-responder.pem"),
+        responder_key: read(dir, "ocsp-responder.key"),
+        signer_pem: read(dir, "signer.pem"),
+        signer_key: read(dir, "signer.key"),
+        other_ca_key: read(dir, "other.key"),
     }
 }
