@@ -88,11 +88,13 @@ bench: venv ## Cold start of every function vs. a hello-world lambda_runtime bin
 	$(CARGO) bench -p madoguchi-audit --bench append
 	$(CARGO) bench -p madoguchi-linkage --bench ingest
 
+# libFuzzer adds what it finds to the first directory: fuzz/corpus/ (ignored), never the
+# committed seeds.
 fuzz: ## Fuzz the form and answer validators, the JPKI signature parser and the core-system file reader for 60 s each (needs a nightly toolchain and cargo-fuzz)
-	cd fuzz && cargo +nightly fuzz run definition seeds/definition -- -max_total_time=60
-	cd fuzz && cargo +nightly fuzz run submission_validator seeds/submission_validator -- -max_total_time=60
-	cd fuzz && cargo +nightly fuzz run jpki seeds/jpki -- -max_total_time=60
-	cd fuzz && cargo +nightly fuzz run linkage seeds/linkage -- -max_total_time=60
+	cd fuzz && mkdir -p corpus/definition && cargo +nightly fuzz run definition corpus/definition seeds/definition -- -max_total_time=60
+	cd fuzz && mkdir -p corpus/submission_validator && cargo +nightly fuzz run submission_validator corpus/submission_validator seeds/submission_validator -- -max_total_time=60
+	cd fuzz && mkdir -p corpus/jpki && cargo +nightly fuzz run jpki corpus/jpki seeds/jpki -- -max_total_time=60
+	cd fuzz && mkdir -p corpus/linkage && cargo +nightly fuzz run linkage corpus/linkage seeds/linkage -- -max_total_time=60
 
 $(VENV)/.package-stamp: requirements-package.txt $(VENV)/.stamp
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-package.txt

@@ -1,6 +1,7 @@
 //! JPKI verification, measured (`make bench`): signature verifications per second on one core
 //! with a warm CRL set (the test PKI of `tests/common`, made by the openssl CLI), for PKCS#1
-//! v1.5 and PSS; and the build and lookup time of a CRL of 1,000,000 entries.
+//! v1.5 and PSS signatures and card-login signatures; and the build and lookup time of a CRL
+//! of 1,000,000 entries.
 //!
 //! A benchmark, not a test: it asserts only that the verifications pass. Under `cargo test`
 //! it runs briefly as a smoke test.
@@ -10,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use madoguchi_jpki::{Crl, CrlSet, Policy, TrustAnchors, verify};
+use madoguchi_jpki::{Crl, CrlSet, Policy, TrustAnchors, verify, verify_login};
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -48,6 +49,31 @@ fn main() {
             secs * 1e6 / n as f64
         );
     }
+
+    // Card login: the user certificate's signature over a challenge (same CA and CRL here).
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < budget {
+        let report = verify_login(
+            &pki.challenge,
+            &pki.login_der,
+            &pki.login_sig,
+            &[],
+            &anchors,
+            &crls,
+            &policy,
+            now,
+        );
+        assert!(report.passed(), "{report:?}");
+        n += 1;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "  {:<12} {n:>6} verifications in {secs:.2} s = {:>7.0} /s ({:.0} µs each)",
+        "card login",
+        n as f64 / secs,
+        secs * 1e6 / n as f64
+    );
 
     let entries: u64 = if full { 1_000_000 } else { 10_000 };
     let t0 = pki.made_at;
