@@ -320,11 +320,29 @@ impl ConversionTable {
         self.map.is_empty()
     }
 
+    /// The smallest byte that can start a character [`Self::apply`] acts on: the
+    /// UTF-8 lead byte of the smallest non-ASCII key or of U+E000 (private use),
+    /// whichever is lower; 0 when a key is ASCII. Lead bytes grow with the code
+    /// point, so text whose bytes are all below it is left unchanged by `apply` —
+    /// the reader checks that once per record instead of once per field.
+    pub(crate) fn lead_threshold(&self) -> u8 {
+        const PRIVATE_USE_LEAD: u8 = 0xEE; // U+E000 = EE 80 80
+        match self.range {
+            None => PRIVATE_USE_LEAD,
+            Some((lo, _)) if lo.is_ascii() => 0,
+            Some((lo, _)) => {
+                let mut buf = [0u8; 4];
+                lo.encode_utf8(&mut buf);
+                buf[0].min(PRIVATE_USE_LEAD)
+            }
+        }
+    }
+
     /// Applies the table. `Ok(None)`: nothing to change. `Err(())`: an unmapped
     /// private-use character remains.
     pub(crate) fn apply(&self, s: &str) -> Result<Option<String>, ()> {
         let has_ascii_keys = self.range.is_some_and(|(lo, _)| lo == '\0');
-        if s.is_ascii() && !has_ascii_keys {
+        if !has_ascii_keys && s.bytes().max().unwrap_or(0) < self.lead_threshold() {
             return Ok(None);
         }
         let candidate = |c: char| {

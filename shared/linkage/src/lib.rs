@@ -32,6 +32,6 @@ pub use layout::{
     CodeTable, Column, ColumnType, ConditionalDateFormat, ConversionTable, DateFormat,
     EncodingSpec, FileKind, Layout, LayoutError,
 };
-pub use reader::{FileError, LayoutReader, Position, RowOutcome};
+pub use reader::{FileError, LayoutReader, Position, RowCheck, RowOutcome};
 pub use report::{FileErrorSummary, RowError, Summary, errors_csv_header, write_error_rows};
 pub use value::{MyNumber, Record, Value};

@@ -1,15 +1,19 @@
 //! The streaming layout reader: decode → CSV → convert → validate, one row at a time.
 
+use std::borrow::Cow;
 use std::io::{self, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use encoding_rs::UTF_8;
 use serde::{Deserialize, Serialize};
 
 use crate::decode::{DecodeFailure, DecodingReader, DetectedEncoding};
 use crate::layout::{ConversionTable, Layout, LayoutError};
 use crate::report::{FileErrorSummary, RowError, Summary};
-use crate::validate::{CompiledColumn, FieldError, compile, validate_field};
+use crate::validate::{
+    CompiledColumn, Discard, FieldError, Sink, compile, scan_record, validate_field,
+};
 use crate::value::{Record, Value};
 
 /// Where the reader is: the last data row returned (1 = first data row after any
@@ -149,11 +153,27 @@ pub enum RowOutcome {
     },
 }
 
+/// The outcome of one data row in a check-only pass ([`LayoutReader::check_next_row`]):
+/// the same validation and errors as [`RowOutcome`], without building the values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowCheck {
+    Valid {
+        row_no: u64,
+    },
+    /// Rejected whole; `errors` is never empty.
+    Invalid {
+        row_no: u64,
+        errors: Vec<RowError>,
+    },
+}
+
 /// Streams the rows of one file through a layout.
 pub struct LayoutReader<'a, R: Read> {
     layout: &'a Layout,
     conversion: &'a ConversionTable,
     columns: Vec<CompiledColumn>,
+    /// [`ConversionTable::lead_threshold`], computed once.
+    lead_threshold: u8,
     names: Arc<[Box<str>]>,
     csv: csv::Reader<DecodingReader<R>>,
     record: csv::ByteRecord,
@@ -194,6 +214,7 @@ impl<'a, R: Read> LayoutReader<'a, R> {
             layout,
             conversion,
             columns,
+            lead_threshold: conversion.lead_threshold(),
             names,
             csv,
             record: csv::ByteRecord::new(),
@@ -264,8 +285,36 @@ impl<'a, R: Read> LayoutReader<'a, R> {
     /// The next data row, `Ok(None)` at the end. An `Err` is terminal: the file must
     /// be treated as rejected, and later calls return `Ok(None)`.
     pub fn next_row(&mut self) -> Result<Option<RowOutcome>, FileError> {
-        if self.done {
+        if !self.advance()? {
             return Ok(None);
+        }
+        let outcome = self.validate_current();
+        match &outcome {
+            RowOutcome::Valid { .. } => self.summary.count(None),
+            RowOutcome::Invalid { errors, .. } => self.summary.count(Some(errors)),
+        }
+        Ok(Some(outcome))
+    }
+
+    /// Like [`Self::next_row`] (same validation, errors, summary and position) but
+    /// without building the values of valid rows: for a first pass that only checks a
+    /// file (counts and the errors report) before it is applied in a second pass.
+    pub fn check_next_row(&mut self) -> Result<Option<RowCheck>, FileError> {
+        if !self.advance()? {
+            return Ok(None);
+        }
+        let check = self.check_current();
+        match &check {
+            RowCheck::Valid { .. } => self.summary.count(None),
+            RowCheck::Invalid { errors, .. } => self.summary.count(Some(errors)),
+        }
+        Ok(Some(check))
+    }
+
+    /// Moves to the next data record; `Ok(false)` at the end (and after an error).
+    fn advance(&mut self) -> Result<bool, FileError> {
+        if self.done {
+            return Ok(false);
         }
         if self.pending {
             self.pending = false;
@@ -274,7 +323,7 @@ impl<'a, R: Read> LayoutReader<'a, R> {
                 Ok(true) => {}
                 Ok(false) => {
                     self.done = true;
-                    return Ok(None);
+                    return Ok(false);
                 }
                 Err(e) => {
                     self.done = true;
@@ -284,9 +333,7 @@ impl<'a, R: Read> LayoutReader<'a, R> {
             }
         }
         self.row += 1;
-        let outcome = self.validate_current();
-        self.summary.count(&outcome);
-        Ok(Some(outcome))
+        Ok(true)
     }
 
     /// Skips `n` data rows without validating them (to resume after a checkpoint at
@@ -309,51 +356,14 @@ impl<'a, R: Read> LayoutReader<'a, R> {
 
     fn validate_current(&self) -> RowOutcome {
         let row_no = self.row;
-        let layout = self.layout;
-        if self.record.len() != layout.columns.len() {
+        if let Some(e) = self.field_count_error() {
             return RowOutcome::Invalid {
                 row_no,
-                errors: vec![RowError {
-                    row: row_no,
-                    column: String::new(),
-                    code: "row.field_count".to_owned(),
-                    message: format!(
-                        "項目数が{}です（レイアウトは{}項目）。",
-                        self.record.len(),
-                        layout.columns.len()
-                    ),
-                }],
+                errors: vec![e],
             };
         }
-        let field = |i: usize| -> &str {
-            // The decoder only produces UTF-8 and CSV splits on ASCII bytes.
-            std::str::from_utf8(self.record.get(i).unwrap_or_default()).unwrap_or("\u{FFFD}")
-        };
-        let mut values = Vec::with_capacity(layout.columns.len());
-        let mut errors = Vec::new();
-        for (i, (col, cc)) in layout.columns.iter().zip(&self.columns).enumerate() {
-            let present = |j: Option<usize>| j.is_some_and(|j| !field(j).is_empty());
-            match validate_field(
-                col,
-                cc,
-                layout,
-                self.conversion,
-                field(i),
-                present(cc.required_if),
-                present(cc.date_if.map(|(j, _)| j)),
-            ) {
-                Ok(v) => values.push(v),
-                Err(FieldError { code, message }) => {
-                    values.push(Value::Null);
-                    errors.push(RowError {
-                        row: row_no,
-                        column: col.label.clone(),
-                        code: code.to_owned(),
-                        message,
-                    })
-                }
-            }
-        }
+        let mut values = Vec::with_capacity(self.layout.columns.len());
+        let errors = self.check_fields(&mut values);
         if errors.is_empty() {
             RowOutcome::Valid {
                 row_no,
@@ -362,6 +372,89 @@ impl<'a, R: Read> LayoutReader<'a, R> {
         } else {
             RowOutcome::Invalid { row_no, errors }
         }
+    }
+
+    fn check_current(&self) -> RowCheck {
+        let row_no = self.row;
+        let errors = match self.field_count_error() {
+            Some(e) => vec![e],
+            None => self.check_fields(&mut Discard),
+        };
+        if errors.is_empty() {
+            RowCheck::Valid { row_no }
+        } else {
+            RowCheck::Invalid { row_no, errors }
+        }
+    }
+
+    fn field_count_error(&self) -> Option<RowError> {
+        let expected = self.layout.columns.len();
+        (self.record.len() != expected).then(|| RowError {
+            row: self.row,
+            column: String::new(),
+            code: "row.field_count".to_owned(),
+            message: format!(
+                "項目数が{}です（レイアウトは{}項目）。",
+                self.record.len(),
+                expected
+            ),
+        })
+    }
+
+    /// Validates every field of the current record (which has the layout's field
+    /// count), giving the values to `out`; returns the errors (empty: valid).
+    fn check_fields<O: Sink>(&self, out: &mut O) -> Vec<RowError> {
+        let row_no = self.row;
+        let layout = self.layout;
+        let record = &self.record;
+        // The decoder only produces UTF-8 and CSV splits on (and unquotes) ASCII bytes,
+        // so the record is valid UTF-8. When values are built, check that once for the
+        // whole record (encoding_rs's validator, SIMD for longer input; same answer as
+        // `str::from_utf8`) and slice the fields out of it; a check-only pass works on
+        // bytes and converts a field only when a check needs its text.
+        let whole = if O::KEEP {
+            match UTF_8.decode_without_bom_handling_and_without_replacement(record.as_slice()) {
+                Some(Cow::Borrowed(text)) => Some(text),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let present =
+            |j: Option<usize>| j.is_some_and(|j| record.get(j).is_some_and(|f| !f.is_empty()));
+        // One pass over the record decides whether any field can need the conversion
+        // table or the check for control characters.
+        let scan = scan_record(record.as_slice(), self.lead_threshold);
+        let mut errors = Vec::new();
+        let mut end = 0;
+        for ((col, cc), raw) in layout.columns.iter().zip(&self.columns).zip(record) {
+            let start = end;
+            end += raw.len();
+            let slow = || std::str::from_utf8(raw).unwrap_or("\u{FFFD}");
+            // Building values needs every non-empty field as text: slice it now.
+            let eager = whole.map(|text| text.get(start..end).unwrap_or_else(slow));
+            let text = || -> &str { eager.unwrap_or_else(slow) };
+            if let Err(FieldError { code, message }) = validate_field(
+                col,
+                cc,
+                self.conversion,
+                raw,
+                text,
+                present(cc.required_if),
+                present(cc.date_if.map(|(j, _)| j)),
+                scan,
+                out,
+            ) {
+                out.push(Value::Null);
+                errors.push(RowError {
+                    row: row_no,
+                    column: col.label.clone(),
+                    code: code.to_owned(),
+                    message,
+                })
+            }
+        }
+        errors
     }
 
     /// For checkpoints: the last row returned and where the next record starts.

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::decode::DetectedEncoding;
 use crate::layout::{FileKind, Layout};
-use crate::reader::RowOutcome;
 
 /// One error of one row (`row` 0: the whole file). `message` is Japanese and never
 /// contains the field's value.
@@ -100,11 +99,12 @@ impl Summary {
         s
     }
 
-    pub(crate) fn count(&mut self, outcome: &RowOutcome) {
+    /// Counts one row: `None` valid, `Some(errors)` rejected.
+    pub(crate) fn count(&mut self, errors: Option<&[RowError]>) {
         self.rows_read += 1;
-        match outcome {
-            RowOutcome::Valid { .. } => self.valid += 1,
-            RowOutcome::Invalid { errors, .. } => {
+        match errors {
+            None => self.valid += 1,
+            Some(errors) => {
                 self.rejected += 1;
                 self.errors += errors.len() as u64;
                 for e in errors {

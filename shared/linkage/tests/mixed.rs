@@ -189,6 +189,51 @@ fn mixed_cp932_crlf_and_lf() {
     );
 }
 
+/// `check_next_row` validates exactly as `next_row` (rows, errors, report, summary,
+/// positions), only without building values.
+#[test]
+fn check_only_pass_matches_next_row() {
+    let layout = Layout::jumin();
+    let conv = conversion();
+    let mut utf8_bom = b"\xEF\xBB\xBF".to_vec();
+    utf8_bom.extend_from_slice(file_text(&mixed_rows(), "\r\n").as_bytes());
+    let files = [
+        utf8_bom,
+        file_text(&mixed_rows(), "\n").into_bytes(),
+        cp932(&file_text(&mixed_rows(), "\r\n")),
+    ];
+    for bytes in files {
+        let mut full = LayoutReader::new(&layout, &conv, bytes.as_slice()).unwrap();
+        let mut check = LayoutReader::new(&layout, &conv, bytes.as_slice()).unwrap();
+        let (mut report_full, mut report_check) = (Vec::new(), Vec::new());
+        loop {
+            let (a, b) = (full.next_row().unwrap(), check.check_next_row().unwrap());
+            assert_eq!(full.position(), check.position());
+            match (a, b) {
+                (None, None) => break,
+                (Some(RowOutcome::Valid { row_no, .. }), Some(RowCheck::Valid { row_no: n })) => {
+                    assert_eq!(row_no, n)
+                }
+                (
+                    Some(RowOutcome::Invalid { row_no, errors }),
+                    Some(RowCheck::Invalid {
+                        row_no: n,
+                        errors: e,
+                    }),
+                ) => {
+                    assert_eq!((row_no, &errors), (n, &e));
+                    write_error_rows(&mut report_full, &errors).unwrap();
+                    write_error_rows(&mut report_check, &e).unwrap();
+                }
+                (a, b) => panic!("{a:?} / {b:?}"),
+            }
+        }
+        assert_eq!(report_full, report_check);
+        assert!(!report_check.is_empty());
+        assert_eq!(full.into_summary(), check.into_summary());
+    }
+}
+
 #[test]
 fn declared_cp932_reads_cp932_and_refuses_utf8() {
     let mut layout = Layout::jumin();
