@@ -345,16 +345,22 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
   },
   {
     name: 'linkage-inbound',
-    description: 'Inbound linkage: registers core-system files dropped under inbound/ of the linkage bucket (SQS).',
-    // Parses resident files streamed from S3: more memory buys CPU for the parser.
+    description: 'Inbound linkage: applies core-system files dropped under inbound/ of the linkage bucket to the resident store, exactly once, with reports under results/ (SQS).',
+    // Parses resident files streamed from S3 and seals each 個人番号: more memory buys CPU.
     memoryMiB: 1024,
-    timeout: Duration.minutes(2),
+    // A 1,000,000-row 住民記録 file is one invocation (resumable from its checkpoint): Lambda's
+    // maximum. The queue's visibility timeout follows (6 ×).
+    timeout: Duration.minutes(15),
     // Core-system batches arrive in bursts; a cap keeps one bulk drop from taking the
-    // account's concurrency away from the citizen API and from flooding the table.
+    // account's concurrency away from the citizen API and from flooding the table. One file
+    // per message: a batch of ten large files would not fit one invocation.
     reservedConcurrency: 5,
-    trigger: { kind: 'sqs', queue: 'linkage-inbound', batchSize: 10, maxConcurrency: 2 },
+    trigger: { kind: 'sqs', queue: 'linkage-inbound', batchSize: 1, maxConcurrency: 2 },
     table: 'readwrite',
-    buckets: [{ bucket: 'linkage', read: ['inbound/'] }],
+    // Files under inbound/, the 外字 conversion tables under config/; reports to results/.
+    buckets: [{ bucket: 'linkage', read: ['inbound/', 'config/'], write: ['results/'] }],
+    // 個人番号 of residents: sealed with the data key, blind index with the MAC key.
+    keys: ['data', 'mac'],
   },
 ];
 

@@ -78,7 +78,9 @@ describe('functions', () => {
     assert.deepEqual(forms.MADOGUCHI_CITIZEN_ISSUER, { 'Fn::GetAtt': [idOf(s.stack.citizenPool), 'ProviderURL'] });
     assert.deepEqual(forms.MADOGUCHI_STAFF_ISSUER, { 'Fn::GetAtt': [idOf(s.stack.staffPool), 'ProviderURL'] });
     const inbound = env('linkage-inbound');
-    assert.deepEqual(Object.keys(inbound).sort(), ['MADOGUCHI_BUCKET_LINKAGE', 'MADOGUCHI_TABLE', 'MADOGUCHI_TENANT', 'RUST_LOG']);
+    assert.deepEqual(Object.keys(inbound).sort(), [
+      'MADOGUCHI_BUCKET_LINKAGE', 'MADOGUCHI_DATA_KEY_ID', 'MADOGUCHI_MAC_KEY_ID', 'MADOGUCHI_TABLE', 'MADOGUCHI_TENANT', 'RUST_LOG',
+    ]);
     assert.deepEqual(inbound.MADOGUCHI_BUCKET_LINKAGE, ref(idOf(s.stack.buckets.linkage)));
 
     const submissions = env('submissions');
@@ -105,15 +107,16 @@ describe('functions', () => {
   });
 
   test('queue consumers: linkage-inbound, attachments, notify, each on its own queue with partial batch responses', () => {
-    const expected: Array<[string, 'linkage-inbound' | 'attachments' | 'notify', number]> = [
-      ['linkage-inbound', 'linkage-inbound', 2], ['attachments', 'attachments', 5], ['notify', 'notify', 2],
+    // One core-system file per invocation: a large file takes the whole 15 minutes.
+    const expected: Array<[string, 'linkage-inbound' | 'attachments' | 'notify', number, number]> = [
+      ['linkage-inbound', 'linkage-inbound', 2, 1], ['attachments', 'attachments', 5, 10], ['notify', 'notify', 2, 10],
     ];
     t.resourceCountIs('AWS::Lambda::EventSourceMapping', expected.length);
-    for (const [fn, queue, concurrency] of expected) {
+    for (const [fn, queue, concurrency, batch] of expected) {
       t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         FunctionName: ref(idOf(s.stack.functions[fn])),
         EventSourceArn: arn(idOf(s.stack.queues[queue].queue)),
-        BatchSize: 10,
+        BatchSize: batch,
         FunctionResponseTypes: ['ReportBatchItemFailures'],
         ScalingConfig: { MaximumConcurrency: concurrency },
       });
@@ -180,12 +183,19 @@ describe('least privilege', () => {
     assert.ok(st.flatMap(actions).includes('sqs:SendMessage'));
   });
 
-  test('linkage-inbound: objects under inbound/ of the linkage bucket, read-only', () => {
+  test('linkage-inbound: reads inbound/ and config/ of the linkage bucket, writes results/ only', () => {
     const st = statementsOf('linkage-inbound');
     const s3 = st.filter((x) => actions(x).some((a) => a.startsWith('s3:')));
-    assert.equal(s3.length, 1);
-    assert.deepEqual(actions(s3[0]).sort(), ['s3:GetObject', 's3:GetObjectVersion']);
-    assert.deepEqual(s3[0].Resource, { 'Fn::Join': ['', [arn(idOf(s.stack.buckets.linkage)), '/inbound/*']] });
+    const bucket = arn(idOf(s.stack.buckets.linkage));
+    const read = s3.find((x) => actions(x).includes('s3:GetObject'));
+    assert.deepEqual(actions(read!).sort(), ['s3:GetObject', 's3:GetObjectVersion']);
+    assert.deepEqual(read!.Resource, [
+      { 'Fn::Join': ['', [bucket, '/config/*']] },
+      { 'Fn::Join': ['', [bucket, '/inbound/*']] },
+    ]);
+    const write = s3.find((x) => actions(x).includes('s3:PutObject'));
+    assert.deepEqual(write!.Resource, { 'Fn::Join': ['', [bucket, '/results/*']] });
+    assert.ok(!s3.some((x) => actions(x).includes('s3:DeleteObject')), 'never deletes what core systems drop');
     const consume = st.find((x) => actions(x).includes('sqs:ReceiveMessage'));
     assert.deepEqual(consume?.Resource, arn(idOf(s.stack.queues['linkage-inbound'].queue)));
   });

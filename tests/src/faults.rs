@@ -34,4 +34,7 @@ impl ItemStore for UnavailableItemStore {
     async fn increment(&self, _: &Key, _: i64) -> PortResult<i64> {
         down()
     }
+    async fn put_batch(&self, _: Vec<Item>) -> PortResult<()> {
+        down()
+    }
 }

@@ -1,5 +1,5 @@
 //! ItemStore contract: conditions, versions, pagination, secondary index, transactions,
-//! expiry, counters.
+//! expiry, counters, batch writes.
 
 use std::collections::HashSet;
 
@@ -25,6 +25,9 @@ contract_tests!(
     expiry_hides_items,
     atomic_increment_under_concurrency,
     query_all_reads_every_page_up_to_a_bound,
+    batch_write_reads_back_identical,
+    batch_write_overwrites_and_moves_index_entries,
+    batch_write_empty_and_invalid,
 );
 
 fn tenant_pk(env: &Env, rest: &str) -> String {
@@ -575,4 +578,175 @@ async fn query_all_reads_every_page_up_to_a_bound(env: Env) {
         .unwrap();
     assert_eq!(bounded.len(), 12);
     assert_eq!(bounded[11].key.sk, "S#011");
+}
+
+/// Reads the whole partition (pages of `limit`), as full items.
+async fn all_items(store: &dyn ItemStore, request: QueryRequest) -> Vec<Item> {
+    madoguchi_ports::query_all(store, request, 10_000)
+        .await
+        .expect("query")
+}
+
+async fn batch_write_reads_back_identical(env: Env) {
+    let store = env.items().await;
+    let pk = tenant_pk(&env, "BATCH");
+    let gpk_even = tenant_pk(&env, "BG#even");
+    let gpk_odd = tenant_pk(&env, "BG#odd");
+    let now = env.clock.now().as_second();
+    // 60 items: more than two DynamoDB chunks of 25, with every optional part exercised.
+    let items: Vec<Item> = (0..60u64)
+        .map(|i| {
+            let mut it = item(
+                &pk,
+                &format!("R#{i:03}"),
+                1 + i % 4,
+                json!({"i": i, "name": format!("住民{i}"), "list": [i, "x"], "none": null}),
+            );
+            if i % 3 != 0 {
+                let gpk = if i % 2 == 0 { &gpk_even } else { &gpk_odd };
+                it.gsi1 = Some(Key::new(gpk, format!("{:03}", 60 - i)));
+            }
+            if i % 5 == 0 {
+                it.expires_at = Some(now + 3600);
+            }
+            it
+        })
+        .collect();
+    store.put_batch(items.clone()).await.expect("batch write");
+
+    for it in &items {
+        assert_eq!(
+            store.get(&it.key).await.unwrap().as_ref(),
+            Some(it),
+            "{}",
+            it.key.sk
+        );
+    }
+    let stored = all_items(store.as_ref(), QueryRequest::partition(&pk).limit(17)).await;
+    assert_eq!(stored, items, "every item once, in sort-key order");
+
+    for gpk in [&gpk_even, &gpk_odd] {
+        let found = all_items(
+            store.as_ref(),
+            QueryRequest::partition(gpk).on(Index::Gsi1).limit(7),
+        )
+        .await;
+        let mut expected: Vec<Item> = items
+            .iter()
+            .filter(|it| it.gsi1.as_ref().is_some_and(|g| &g.pk == gpk))
+            .cloned()
+            .collect();
+        expected.sort_by(|a, b| {
+            a.gsi1
+                .as_ref()
+                .unwrap()
+                .sk
+                .cmp(&b.gsi1.as_ref().unwrap().sk)
+        });
+        assert_eq!(found.len(), 20);
+        assert_eq!(
+            found, expected,
+            "the index holds whole items, in index order"
+        );
+    }
+}
+
+async fn batch_write_overwrites_and_moves_index_entries(env: Env) {
+    let store = env.items().await;
+    let pk = tenant_pk(&env, "BATCHOVER");
+    let old_g = tenant_pk(&env, "HH#old");
+    let new_g = tenant_pk(&env, "HH#new");
+    for i in 0..30u64 {
+        let mut it = item(
+            &pk,
+            &format!("P#{i:02}"),
+            3,
+            json!({"state": "old", "i": i}),
+        );
+        it.gsi1 = Some(Key::new(&old_g, format!("{i:02}")));
+        it.expires_at = Some(env.clock.now().as_second() + 60);
+        store.put(it, Condition::None).await.unwrap();
+    }
+    // Even items move to another index partition, odd ones leave the index; the version may go
+    // down (unconditional: whatever the caller gives), the expiry goes away.
+    let mut replacement: Vec<Item> = (0..30u64)
+        .map(|i| {
+            let mut it = item(
+                &pk,
+                &format!("P#{i:02}"),
+                1,
+                json!({"state": "new", "i": i}),
+            );
+            if i % 2 == 0 {
+                it.gsi1 = Some(Key::new(&new_g, format!("{i:02}")));
+            }
+            it
+        })
+        .collect();
+    // The same key twice in one call: the last one wins.
+    replacement.push(item(&pk, "P#07", 9, json!({"state": "last"})));
+    store.put_batch(replacement.clone()).await.unwrap();
+
+    for i in 0..30u64 {
+        let got = store
+            .get(&Key::new(&pk, format!("P#{i:02}")))
+            .await
+            .unwrap()
+            .expect("item");
+        let expected = if i == 7 {
+            &replacement[30]
+        } else {
+            &replacement[i as usize]
+        };
+        assert_eq!(&got, expected);
+    }
+    let stale = store
+        .query(QueryRequest::partition(&old_g).on(Index::Gsi1))
+        .await
+        .unwrap();
+    assert!(
+        stale.items.is_empty(),
+        "the overwrite removed the old index entries"
+    );
+    let moved = all_items(
+        store.as_ref(),
+        QueryRequest::partition(&new_g).on(Index::Gsi1),
+    )
+    .await;
+    assert_eq!(moved.len(), 15);
+    // Past the old expiry the items are still there: the expiry was replaced too.
+    env.clock.advance(SignedDuration::from_secs(120));
+    assert_eq!(
+        all_items(store.as_ref(), QueryRequest::partition(&pk))
+            .await
+            .len(),
+        30
+    );
+}
+
+async fn batch_write_empty_and_invalid(env: Env) {
+    let store = env.items().await;
+    let pk = tenant_pk(&env, "BATCHBAD");
+    store
+        .put_batch(Vec::new())
+        .await
+        .expect("an empty batch is fine");
+    let mut items: Vec<Item> = (0..40)
+        .map(|i| item(&pk, &format!("X#{i:02}"), 1, json!({})))
+        .collect();
+    items.push(item(&pk, "", 1, json!({})));
+    let err = store
+        .put_batch(items)
+        .await
+        .expect_err("an item without a sort key");
+    assert!(matches!(err, PortError::Invalid(_)), "{err:?}");
+    assert!(
+        store
+            .query(QueryRequest::partition(&pk))
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "a refused batch wrote nothing"
+    );
 }

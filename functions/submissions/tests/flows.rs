@@ -288,6 +288,9 @@ impl ItemStore for Interleave {
     async fn increment(&self, key: &Key, by: i64) -> PortResult<i64> {
         self.inner.increment(key, by).await
     }
+    async fn put_batch(&self, items: Vec<Item>) -> PortResult<()> {
+        self.inner.put_batch(items).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

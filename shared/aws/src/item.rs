@@ -22,6 +22,13 @@
 //!
 //! Reads on the table are strongly consistent; reads on `gsi1` are eventually consistent
 //! (DynamoDB offers nothing else for a global secondary index).
+//!
+//! [`ItemStore::put_batch`] drops all but the last item of each key (DynamoDB refuses a
+//! request naming a key twice, and two chunks in flight must not race on one key), then sends
+//! `BatchWriteItem` requests of 25 items, [`BATCH_WRITES_IN_FLIGHT`] at a time. Items that
+//! DynamoDB leaves unprocessed (throttling, partition limits) and requests that fail as
+//! `Unavailable` are sent again after an exponential backoff with full jitter, at most
+//! [`BATCH_ATTEMPTS`] times per chunk.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,15 +37,18 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, TransactWriteItem,
+    AttributeValue, ConditionCheck, Delete, Put, PutRequest, ReturnValue, TransactWriteItem,
+    WriteRequest,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::{StreamExt, TryStreamExt};
 use madoguchi_ports::item::MAX_TRANSACTION_OPS;
 use madoguchi_ports::{
     Clock, Condition, Cursor, Index, Item, ItemStore, Key, Page, PortError, PortResult,
     QueryRequest, SortKeyCondition, TxOp,
 };
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::attr;
@@ -56,6 +66,19 @@ const TTL: &str = "ttl";
 const COUNTER: &str = "n";
 /// Largest page one query asks DynamoDB for.
 const MAX_PAGE: usize = 1000;
+/// Items per `BatchWriteItem` request (DynamoDB's limit).
+const BATCH_WRITE_ITEMS: usize = 25;
+/// `BatchWriteItem` requests one `put_batch` call keeps in flight. A first load of a
+/// 1,000,000-row resident file is about 3,000,000 items: at ~15 ms per request, 4 in flight
+/// would spend some 7 minutes of Lambda's 15 writing; 8 halve that (the items spread over
+/// many partitions, so DynamoDB takes the concurrency).
+pub const BATCH_WRITES_IN_FLIGHT: usize = 8;
+/// Attempts per chunk of 25: the first request and the retries of what was left unprocessed.
+pub const BATCH_ATTEMPTS: u32 = 8;
+/// Backoff before retry `n` (1-based) is uniform in `0..=min(CAP, BASE * 2^(n-1))` ms: with
+/// 8 attempts at most about 3.2 s of waiting per chunk.
+const BATCH_BACKOFF_BASE_MS: u64 = 25;
+const BATCH_BACKOFF_CAP_MS: u64 = 1_600;
 
 pub struct DynamoItemStore {
     client: Client,
@@ -190,6 +213,31 @@ fn expired(attrs: &HashMap<String, AttributeValue>, now: i64) -> bool {
     matches!(n_attr::<i64>(attrs, TTL), Ok(Some(t)) if t <= now)
 }
 
+/// The backoff ceiling before retry `retry` (1-based).
+fn backoff_ceiling_ms(retry: u32) -> u64 {
+    let exp = retry.saturating_sub(1).min(20);
+    BATCH_BACKOFF_BASE_MS
+        .saturating_mul(1 << exp)
+        .min(BATCH_BACKOFF_CAP_MS)
+}
+
+/// The last item of each key, in the order of their last occurrence.
+fn last_per_key(items: Vec<Item>) -> Vec<Item> {
+    let mut last = HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        last.insert(item.key.clone(), i);
+    }
+    if last.len() == items.len() {
+        return items;
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, item)| last.get(&item.key) == Some(i))
+        .map(|(_, item)| item)
+        .collect()
+}
+
 /// What a cursor carries: the partition and index it belongs to, and DynamoDB's
 /// `LastEvaluatedKey` (all key attributes are strings in this table).
 #[derive(Serialize, Deserialize)]
@@ -318,6 +366,49 @@ impl DynamoItemStore {
                 TransactWriteItem::builder().condition_check(check).build()
             }
         }))
+    }
+
+    /// Writes one chunk (at most 25 requests), retrying what DynamoDB leaves unprocessed.
+    async fn write_chunk(&self, mut requests: Vec<WriteRequest>) -> PortResult<()> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = requests.len();
+            // A clone goes out: if the request fails as a whole, the same items go again.
+            let result = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests.clone())
+                .send()
+                .await;
+            let failure = match result {
+                Ok(mut out) => {
+                    requests = out
+                        .unprocessed_items
+                        .as_mut()
+                        .and_then(|u| u.remove(&self.table))
+                        .unwrap_or_default();
+                    if requests.is_empty() {
+                        return Ok(());
+                    }
+                    PortError::Unavailable(format!(
+                        "BatchWriteItem left {} of {sent} items unprocessed",
+                        requests.len()
+                    ))
+                }
+                Err(err) => match map_sdk("dynamodb", "BatchWriteItem", &err) {
+                    e @ PortError::Unavailable(_) => e,
+                    e => return Err(e),
+                },
+            };
+            if attempt >= BATCH_ATTEMPTS {
+                tracing::warn!(table = %self.table, left = requests.len(), attempts = attempt, "batch write gave up");
+                return Err(failure);
+            }
+            let wait = rand::thread_rng().gen_range(0..=backoff_ceiling_ms(attempt));
+            tracing::debug!(table = %self.table, left = requests.len(), attempt, wait_ms = wait, "batch write retry");
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        }
     }
 
     /// Adds to an existing counter; `ConditionFailed` when the item does not exist (yet).
@@ -561,6 +652,37 @@ impl ItemStore for DynamoItemStore {
         }
     }
 
+    async fn put_batch(&self, items: Vec<Item>) -> PortResult<()> {
+        let items = last_per_key(items);
+        let count = items.len();
+        // Every item is checked before the first request, so a bad one writes nothing.
+        let mut requests = Vec::with_capacity(count);
+        for item in &items {
+            let put = PutRequest::builder()
+                .set_item(Some(item_attrs(item)?))
+                .build()
+                .map_err(|_| malformed("put request"))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        drop(items);
+        let mut chunks = Vec::with_capacity(count.div_ceil(BATCH_WRITE_ITEMS));
+        let mut rest = requests.into_iter();
+        loop {
+            let chunk: Vec<WriteRequest> = rest.by_ref().take(BATCH_WRITE_ITEMS).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            chunks.push(chunk);
+        }
+        futures::stream::iter(chunks)
+            .map(|chunk| self.write_chunk(chunk))
+            .buffer_unordered(BATCH_WRITES_IN_FLIGHT)
+            .try_collect::<()>()
+            .await?;
+        tracing::debug!(table = %self.table, count, "batch written");
+        Ok(())
+    }
+
     async fn increment(&self, key: &Key, by: i64) -> PortResult<i64> {
         check_key(key)?;
         for _ in 0..3 {
@@ -619,6 +741,31 @@ mod tests {
         };
         let c = Cursor(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&body).unwrap()));
         assert!(decode_cursor(&c, "131016#A", Index::Table).is_err());
+    }
+
+    #[test]
+    fn batch_keeps_the_last_item_of_each_key() {
+        let it = |sk: &str, v: u64| {
+            let mut i = Item::new(Key::new("131016#B", sk), serde_json::json!({}));
+            i.version = v;
+            i
+        };
+        let kept = last_per_key(vec![it("a", 1), it("b", 1), it("a", 2), it("c", 1)]);
+        let got: Vec<(&str, u64)> = kept
+            .iter()
+            .map(|i| (i.key.sk.as_str(), i.version))
+            .collect();
+        assert_eq!(got, [("b", 1), ("a", 2), ("c", 1)]);
+    }
+
+    #[test]
+    fn batch_backoff_grows_and_is_capped() {
+        let ceilings: Vec<u64> = (1..=BATCH_ATTEMPTS).map(backoff_ceiling_ms).collect();
+        assert_eq!(ceilings[0], BATCH_BACKOFF_BASE_MS);
+        assert!(ceilings.windows(2).all(|w| w[0] <= w[1]));
+        assert!(ceilings.iter().all(|&c| c <= BATCH_BACKOFF_CAP_MS));
+        assert!(ceilings.iter().sum::<u64>() < 5_000, "bounded total wait");
+        assert_eq!(backoff_ceiling_ms(u32::MAX), BATCH_BACKOFF_CAP_MS);
     }
 
     #[test]

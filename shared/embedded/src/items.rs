@@ -12,6 +12,9 @@
 //! - Limits mirror DynamoDB so both adapter sets refuse the same requests: `pk` ≤ 2048 bytes,
 //!   `sk` ≤ 1024 bytes, neither empty; item data ≤ 400 KiB of JSON; a transaction holds
 //!   1..=25 operations on distinct keys.
+//! - `put_batch` checks every item first, then writes them in order, [`BATCH_TRANSACTION_ITEMS`]
+//!   per transaction (one commit, i.e. one WAL append, per few thousand items instead of one
+//!   per item; the cap keeps a very large call from holding the write lock for long).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -34,6 +37,8 @@ use crate::db::{Db, sql_err};
 const MAX_PK_BYTES: usize = 2048;
 const MAX_SK_BYTES: usize = 1024;
 const MAX_DATA_BYTES: usize = 400 * 1024;
+/// Items per SQLite transaction in [`ItemStore::put_batch`].
+pub const BATCH_TRANSACTION_ITEMS: usize = 5_000;
 
 /// Items in SQLite. Obtain it from [`crate::EmbeddedBackend::items`].
 pub struct SqliteItemStore {
@@ -516,6 +521,33 @@ impl ItemStore for SqliteItemStore {
             })
             .await?;
         tracing::trace!(ops = count, "item transaction committed");
+        Ok(())
+    }
+
+    async fn put_batch(&self, items: Vec<Item>) -> PortResult<()> {
+        let count = items.len();
+        let rows = items
+            .into_iter()
+            .map(to_row)
+            .collect::<PortResult<Vec<_>>>()?;
+        let mut rows = rows.into_iter();
+        loop {
+            let chunk: Vec<Row> = rows.by_ref().take(BATCH_TRANSACTION_ITEMS).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            self.db
+                .call(move |conn| {
+                    let tx = immediate(conn)?;
+                    // In order: a later item with the same key replaces an earlier one.
+                    for row in &chunk {
+                        write_row(&tx, row)?;
+                    }
+                    tx.commit().map_err(sql_err)
+                })
+                .await?;
+        }
+        tracing::trace!(count, "item batch written");
         Ok(())
     }
 

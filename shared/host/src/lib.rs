@@ -388,11 +388,13 @@ pub async fn serve(config: HostConfig, stop: CancellationToken) -> anyhow::Resul
             stop.clone(),
         ));
     };
-    let inbound = madoguchi_linkage_inbound::InboundState {
-        items: wiring.items.clone(),
-        clock: wiring.clock.clone(),
-        tenant: config.tenant,
-    };
+    let inbound = madoguchi_linkage_inbound::InboundState::new(
+        wiring.items.clone(),
+        wiring.linkage.clone(),
+        (*wiring.cipher).clone(),
+        wiring.clock.clone(),
+        config.tenant,
+    );
     consume(
         names::LINKAGE_INBOUND_QUEUE,
         wiring.inbound_queue.clone(),

@@ -294,20 +294,33 @@ async fn inbox_files_arrive_once(host: &Host) {
     std::fs::rename(dir.join(".incoming.part"), &path).unwrap();
     let items = host.items().await;
     let pk = format!("{TENANT}#LINKAGE#IN#jumin");
-    let mut found = Vec::new();
+    let mut all = Vec::new();
+    let sk_starts = |items: &[madoguchi_ports::Item], prefix: &str| {
+        items
+            .iter()
+            .filter(|i| i.key.sk.starts_with(prefix))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     for _ in 0..200 {
-        found = items
+        all = items
             .query(QueryRequest::partition(pk.clone()))
             .await
             .unwrap()
             .items;
-        if !found.is_empty() && !path.exists() {
+        // Registered, and its ingest finished (this two-column file is not the 住民記録
+        // layout: it is rejected whole, with a report).
+        if !sk_starts(&all, "CKPT#").is_empty() && !path.exists() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let found = sk_starts(&all, "FILE#");
     assert_eq!(found.len(), 1, "one registration for one file");
     assert_eq!(found[0].data["key"], "inbound/jumin/20261123 差分.csv");
+    let checkpoint = sk_starts(&all, "CKPT#");
+    assert_eq!(checkpoint.len(), 1, "{all:?}");
+    assert_eq!(checkpoint[0].data["state"], "done");
     assert!(!path.exists(), "the inbox file is removed once taken");
 }
 

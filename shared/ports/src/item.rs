@@ -21,6 +21,8 @@
 //!   new value. A counter item reads back as `data = {"n": value}`, its version bumped on
 //!   every increment; an expired counter starts again from 0.
 //! - A transaction may name each key once; naming a key twice is `Invalid` (as DynamoDB).
+//! - `put_batch` writes any number of items unconditionally (each as `put` with
+//!   [`Condition::None`]); it is not a transaction (see [`ItemStore::put_batch`]).
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -169,6 +171,20 @@ pub trait ItemStore: Send + Sync {
     async fn query(&self, request: QueryRequest) -> PortResult<Page>;
     async fn transact(&self, ops: Vec<TxOp>) -> PortResult<()>;
     async fn increment(&self, key: &Key, by: i64) -> PortResult<i64>;
+    /// Bulk load: stores every item as [`ItemStore::put`] with [`Condition::None`] would
+    /// (each replaces whatever had its key; version, data, `gsi1` and expiry as given).
+    /// Any number of items, none is fine; if the same key appears more than once, the last
+    /// one wins.
+    ///
+    /// Returns `Ok` once every item is stored. An item the adapter can refuse up front (an
+    /// empty key, say) fails the call with `Invalid` before anything is written. Otherwise an
+    /// error means the backend still refused some items after the adapter's retries; **any
+    /// subset of the items may have been stored by then**, so callers make their batches
+    /// idempotent (write the same items again to finish) and order dependent writes by
+    /// separate calls.
+    /// Adapters write in chunks, several at once (DynamoDB: `BatchWriteItem` of 25 with
+    /// retries of unprocessed items; SQLite: one transaction per few thousand items).
+    async fn put_batch(&self, items: Vec<Item>) -> PortResult<()>;
 }
 
 /// Every item a query matches, page after page, stopping after `max` items: for the small
