@@ -15,8 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use madoguchi_applications::PublishedForm;
 use madoguchi_applications::keys::{FORM_CURRENT_SK, SINGLE_SK, form_pk};
 use madoguchi_applications::signing::{
-    SessionPurpose, SessionState, SigningSession, app_link, new_token, qr_svg, session_pk,
-    token_hash,
+    NewSession, SessionPurpose, SessionState, SigningSession, open_session, session_pk, token_hash,
 };
 use madoguchi_domain::error::{DomainError, FieldError};
 use madoguchi_domain::form::SignaturePolicy;
@@ -117,52 +116,44 @@ pub async fn open_certificate_session(
             "そのまま入力してください。",
         ));
     }
-    let now = state.clock.now();
     let id = state.ids.new_id().to_string();
-    let (token, token_hash) = new_token();
-    let (status_token, status_token_hash) = new_token();
-    // The card signs a fresh nonce bound to this tenant and session.
-    let payload = certificate_payload(&tenant, &id, &status_token_hash);
-    let digest = hex::encode(Sha256::digest(&payload));
-    let session = SigningSession {
-        id: id.clone(),
-        purpose: SessionPurpose::Certificate,
-        slug: body.form.clone(),
-        form_version: form.version,
-        form_title: form.definition.title.clone(),
-        owner: String::new(),
-        token_hash,
-        status_token_hash,
-        digest: digest.clone(),
-        created_at: now.to_string(),
-        expires_at: now.as_second() + CERTIFICATE_SESSION_TTL_SECS,
-        state: SessionState::Open,
-        signed_at: None,
-        signature: None,
-        report: None,
-        certificate: None,
-    };
-    let mut item = Item::new(
-        Key::new(session_pk(&tenant, &id), SINGLE_SK),
-        serde_json::to_value(&session).expect("serializable"),
-    );
-    item.expires_at = Some(session.expires_at);
+    let opened = open_session(
+        &tenant,
+        &state.settings.api_base_url,
+        NewSession {
+            id: id.clone(),
+            purpose: SessionPurpose::Certificate,
+            slug: body.form.clone(),
+            form_version: form.version,
+            form_title: form.definition.title.clone(),
+            owner: String::new(),
+            now: state.clock.now(),
+            ttl_secs: CERTIFICATE_SESSION_TTL_SECS,
+        },
+        // The card signs a fresh nonce bound to this tenant and session.
+        |status_token_hash| {
+            hex::encode(Sha256::digest(certificate_payload(
+                &tenant,
+                &id,
+                status_token_hash,
+            )))
+        },
+    )
+    .ok_or_else(|| internal("signing session"))?;
     state
         .items
-        .put(item, Condition::NotExists)
+        .put(opened.item, Condition::NotExists)
         .await
         .map_err(port_error)?;
-    let link = app_link(&state.settings.api_base_url, &tenant, &id, &token, &digest);
-    let qr = qr_svg(&link).ok_or_else(|| internal("qr code"))?;
     Ok((
         StatusCode::CREATED,
         Json(SessionOpened {
-            session_id: id,
-            app_link: link,
-            qr_svg: qr,
-            digest,
-            status_token,
-            expires_at: rfc3339(session.expires_at),
+            session_id: opened.session_id,
+            app_link: opened.app_link,
+            qr_svg: opened.qr_svg,
+            digest: opened.digest,
+            status_token: opened.status_token,
+            expires_at: opened.expires_at,
         }),
     ))
 }

@@ -12,15 +12,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use madoguchi_applications::keys::SINGLE_SK;
 use madoguchi_applications::signing::{
-    SessionPurpose, SessionState, SignatureSummary, SigningSession, StoredSignature, app_link,
-    new_token, qr_svg, session_pk,
+    NewSession, SessionPurpose, SessionState, SignatureSummary, SigningSession, StoredSignature,
+    open_session, session_pk,
 };
 use madoguchi_applications::{AttachmentRecord, PublishedForm};
 use madoguchi_domain::error::FieldError;
 use madoguchi_domain::form::certificate::{CertValues, check_locks};
 use madoguchi_domain::form::{Checked, SignaturePolicy};
 use madoguchi_http::{ApiError, ApiJson};
-use madoguchi_ports::{Condition, Item, Key};
+use madoguchi_ports::{Condition, Key};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -113,51 +113,36 @@ pub async fn create_session(
         return Err(ApiError::validation(errors));
     }
     let digest = payload_digest(&slug, form.version, &checked, &attachments);
-    let now = state.clock.now();
-    let id = state.ids.new_id().to_string();
-    let (token, token_hash) = new_token();
-    let (status_token, status_token_hash) = new_token();
-    let session = SigningSession {
-        id: id.clone(),
-        purpose: SessionPurpose::Application,
-        slug: slug.clone(),
-        form_version: form.version,
-        form_title: form.definition.title.clone(),
-        owner: citizen.owner.key_part(),
-        token_hash,
-        status_token_hash,
-        digest: digest.clone(),
-        created_at: now.to_string(),
-        expires_at: now.as_second() + SESSION_TTL_SECS,
-        state: SessionState::Open,
-        signed_at: None,
-        signature: None,
-        report: None,
-        certificate: None,
-    };
-    let mut item = Item::new(
-        Key::new(session_pk(&tenant, &id), SINGLE_SK),
-        serde_json::to_value(&session).expect("serializable"),
-    );
-    item.expires_at = Some(session.expires_at);
+    let opened = open_session(
+        &tenant,
+        &state.settings.api_base_url,
+        NewSession {
+            id: state.ids.new_id().to_string(),
+            purpose: SessionPurpose::Application,
+            slug,
+            form_version: form.version,
+            form_title: form.definition.title.clone(),
+            owner: citizen.owner.key_part(),
+            now: state.clock.now(),
+            ttl_secs: SESSION_TTL_SECS,
+        },
+        |_| digest,
+    )
+    .ok_or_else(|| internal("signing session"))?;
     state
         .items
-        .put(item, Condition::NotExists)
+        .put(opened.item, Condition::NotExists)
         .await
         .map_err(port_error)?;
-    let link = app_link(&state.settings.api_base_url, &tenant, &id, &token, &digest);
-    let qr = qr_svg(&link).ok_or_else(|| internal("qr code"))?;
     Ok((
         StatusCode::CREATED,
         Json(SessionCreated {
-            session_id: id,
-            app_link: link,
-            qr_svg: qr,
-            digest,
-            status_token,
-            expires_at: jiff::Timestamp::from_second(session.expires_at)
-                .map_err(|_| internal("expiry"))?
-                .to_string(),
+            session_id: opened.session_id,
+            app_link: opened.app_link,
+            qr_svg: opened.qr_svg,
+            digest: opened.digest,
+            status_token: opened.status_token,
+            expires_at: opened.expires_at,
         }),
     ))
 }

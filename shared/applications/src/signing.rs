@@ -152,6 +152,82 @@ pub struct CardKeyRecord {
 /// Purpose of the data key that is the card-login token seed.
 pub const CARD_KEY_PURPOSE: &str = "card-login-token";
 
+/// What a new signing session is for.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub purpose: SessionPurpose,
+    pub slug: String,
+    pub form_version: u64,
+    pub form_title: String,
+    /// [`crate::Owner::key_part`] of the citizen, or empty (certificate sessions).
+    pub owner: String,
+    pub now: jiff::Timestamp,
+    pub ttl_secs: i64,
+}
+
+/// A session as opened: the item to store (conditional on not existing) and what the
+/// browser is given.
+#[derive(Debug, Clone)]
+pub struct OpenedSession {
+    pub item: madoguchi_ports::Item,
+    pub session_id: String,
+    pub app_link: String,
+    pub qr_svg: String,
+    pub digest: String,
+    pub status_token: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// Opens a session: fresh tokens (only their hashes stored), the record with its expiry, the
+/// app's link and its QR code. `digest_of` gives the SHA-256 (hex) to sign, given the hash of
+/// the status token (a certificate session derives its nonce from it).
+pub fn open_session(
+    tenant: &TenantId,
+    api_base_url: &str,
+    new: NewSession,
+    digest_of: impl FnOnce(&str) -> String,
+) -> Option<OpenedSession> {
+    let (token, token_hash) = new_token();
+    let (status_token, status_token_hash) = new_token();
+    let digest = digest_of(&status_token_hash);
+    let expires_at = new.now.as_second() + new.ttl_secs;
+    let session = SigningSession {
+        id: new.id.clone(),
+        purpose: new.purpose,
+        slug: new.slug,
+        form_version: new.form_version,
+        form_title: new.form_title,
+        owner: new.owner,
+        token_hash,
+        status_token_hash,
+        digest: digest.clone(),
+        created_at: new.now.to_string(),
+        expires_at,
+        state: SessionState::Open,
+        signed_at: None,
+        signature: None,
+        report: None,
+        certificate: None,
+    };
+    let mut item = madoguchi_ports::Item::new(
+        madoguchi_ports::Key::new(session_pk(tenant, &new.id), crate::keys::SINGLE_SK),
+        serde_json::to_value(&session).ok()?,
+    );
+    item.expires_at = Some(expires_at);
+    let app_link = app_link(api_base_url, tenant, &new.id, &token, &digest);
+    Some(OpenedSession {
+        item,
+        qr_svg: qr_svg(&app_link)?,
+        app_link,
+        session_id: new.id,
+        digest,
+        status_token,
+        expires_at: jiff::Timestamp::from_second(expires_at).ok()?.to_string(),
+    })
+}
+
 /// A fresh one-time token (base64url of 32 random bytes) and its SHA-256 hex.
 pub fn new_token() -> (String, String) {
     let mut raw = [0u8; 32];
