@@ -224,8 +224,10 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     // RSA verification of signatures, chains and CRLs, and parsing the JPKI CRLs (large; cached
     // per instance), are CPU in the function: 1024 MiB for the CPU share.
     memoryMiB: 1024,
-    // API Gateway waits at most 30 s; the OCSP request gives up after 5 s (the CRL decides).
-    timeout: Duration.seconds(10),
+    // API Gateway waits at most 30 s. A CRL fetch inside a request gives up after 20 s
+    // (functions/esign/src/trust.rs) and the OCSP request after 5 s (the CRL decides), so a
+    // cold instance fetching a CRL still answers in time.
+    timeout: Duration.seconds(29),
     trigger: {
       kind: 'http',
       routes: [
