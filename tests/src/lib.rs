@@ -34,6 +34,7 @@ use madoguchi_ports::{BlobStore, FixedClock, ItemStore, Keys, Mailer, Queue};
 pub use madoguchi_embedded;
 
 pub mod faults;
+pub mod openssl_ca;
 pub mod pki;
 pub mod proxy;
 pub use faults::UnavailableItemStore;

@@ -3,8 +3,9 @@
 //! carrying JPKI-style 基本4情報 (a made-up person) and a revoked one, a user-certificate CA
 //! with a login certificate and a revoked one, and their CRLs. Nothing is committed.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+
+use crate::openssl_ca::{gencrl, make_ca, make_leaf, openssl, revoke};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -16,41 +17,9 @@ pub struct Pki {
     pub dir: PathBuf,
 }
 
-fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl CLI is installed");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn ca_config(dir: &Path, ca: &str) -> String {
-    format!(
-        r#"[ ca ]
-default_ca = CA_default
-[ CA_default ]
-dir = {dir}
-database = $dir/{ca}.index.txt
-new_certs_dir = $dir/{ca}.newcerts
-serial = $dir/{ca}.serial
-crlnumber = $dir/{ca}.crlnumber
-certificate = $dir/{ca}.pem
-private_key = $dir/{ca}.key
-default_md = sha256
-default_days = 365
-default_crl_days = 30
-policy = policy_any
-unique_subject = no
-[ policy_any ]
-commonName = supplied
-countryName = optional
-[ sign_ext ]
+/// The extension sections both CAs issue with: a 署名用 certificate carrying JPKI-style
+/// 基本4情報 of a made-up person, and a 利用者証明用 one with none.
+const SECTIONS: &str = r#"[ sign_ext ]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,nonRepudiation
 subjectAltName = @jpki_san
@@ -63,105 +32,25 @@ otherName.2 = 1.2.392.200149.8.5.5.4;FORMAT:UTF8,UTF8:419900401
 otherName.3 = 1.2.392.200149.8.5.5.3;FORMAT:UTF8,UTF8:2
 otherName.4 = 1.2.392.200149.8.5.5.5;FORMAT:UTF8,UTF8:大阪府泉大津市東雲町9番12号
 otherName.5 = 1.2.392.200149.8.5.5.2;FORMAT:UTF8,UTF8:00000
-otherName.6 = 1.2.392.200149.8.5.5.6;FORMAT:UTF8,UTF8:00000000000000
-"#,
-        dir = dir.display()
-    )
-}
+otherName.6 = 1.2.392.200149.8.5.5.6;FORMAT:UTF8,UTF8:00000000000000"#;
 
 impl Pki {
     pub fn make() -> Pki {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
-        for (ca, cn) in [
-            ("signca", "Test JPKI Sign CA"),
-            ("authca", "Test JPKI Auth CA"),
-        ] {
-            std::fs::write(dir.join(format!("{ca}.cnf")), ca_config(&dir, ca)).unwrap();
-            std::fs::write(dir.join(format!("{ca}.index.txt")), "").unwrap();
-            std::fs::write(dir.join(format!("{ca}.serial")), "1000\n").unwrap();
-            std::fs::write(dir.join(format!("{ca}.crlnumber")), "01\n").unwrap();
-            std::fs::create_dir(dir.join(format!("{ca}.newcerts"))).unwrap();
-            openssl(
-                &dir,
-                &[
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-sha256",
-                    "-days",
-                    "3650",
-                    "-keyout",
-                    &format!("{ca}.key"),
-                    "-out",
-                    &format!("{ca}.pem"),
-                    "-subj",
-                    &format!("/C=JP/O=Madoguchi Test/CN={cn}"),
-                    "-addext",
-                    "basicConstraints=critical,CA:TRUE",
-                    "-addext",
-                    "keyUsage=critical,keyCertSign,cRLSign",
-                ],
-            );
-        }
+        make_ca(&dir, "signca", "Test JPKI Sign CA", SECTIONS);
+        make_ca(&dir, "authca", "Test JPKI Auth CA", SECTIONS);
         for (ca, name, ext) in [
             ("signca", "hanako", "sign_ext"),
             ("signca", "revoked", "sign_ext"),
             ("authca", "login", "auth_ext"),
             ("authca", "login-revoked", "auth_ext"),
         ] {
-            openssl(
-                &dir,
-                &[
-                    "req",
-                    "-new",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-keyout",
-                    &format!("{name}.key"),
-                    "-out",
-                    &format!("{name}.csr"),
-                    "-subj",
-                    &format!("/C=JP/CN={name}"),
-                ],
-            );
-            openssl(
-                &dir,
-                &[
-                    "ca",
-                    "-batch",
-                    "-notext",
-                    "-config",
-                    &format!("{ca}.cnf"),
-                    "-extensions",
-                    ext,
-                    "-in",
-                    &format!("{name}.csr"),
-                    "-out",
-                    &format!("{name}.pem"),
-                ],
-            );
+            make_leaf(&dir, ca, name, ext, None);
         }
         for (ca, revoked) in [("signca", "revoked"), ("authca", "login-revoked")] {
-            let cnf = format!("{ca}.cnf");
-            openssl(
-                &dir,
-                &["ca", "-config", &cnf, "-revoke", &format!("{revoked}.pem")],
-            );
-            openssl(
-                &dir,
-                &[
-                    "ca",
-                    "-config",
-                    &cnf,
-                    "-gencrl",
-                    "-out",
-                    &format!("{ca}.crl"),
-                ],
-            );
+            revoke(&dir, ca, revoked);
+            gencrl(&dir, ca, &format!("{ca}-crl"), &[]);
         }
         Pki { _dir: tmp, dir }
     }
@@ -171,9 +60,9 @@ impl Pki {
         let p = |f: &str| format!("file:{}", self.dir.join(f).display());
         vec![
             ("MADOGUCHI_JPKI_SIGN_ANCHORS", p("signca.pem")),
-            ("MADOGUCHI_JPKI_SIGN_CRLS", p("signca.crl")),
+            ("MADOGUCHI_JPKI_SIGN_CRLS", p("signca-crl.pem")),
             ("MADOGUCHI_JPKI_AUTH_ANCHORS", p("authca.pem")),
-            ("MADOGUCHI_JPKI_AUTH_CRLS", p("authca.crl")),
+            ("MADOGUCHI_JPKI_AUTH_CRLS", p("authca-crl.der")),
         ]
     }
 

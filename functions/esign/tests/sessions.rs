@@ -36,7 +36,7 @@ struct Fixture {
 
 fn set(pki: &Pki, ca: &str) -> TrustSet {
     let pem = std::fs::read(pki.dir.join(format!("{ca}.pem"))).unwrap();
-    let crl = format!("file:{}", pki.dir.join(format!("{ca}.crl")).display());
+    let crl = format!("file:{}", pki.dir.join(format!("{ca}-crl.der")).display());
     TrustSet::new(
         TrustAnchors::from_pem_bundle(&pem).unwrap(),
         &[crl],

@@ -10,6 +10,8 @@
 
 use std::path::Path;
 use std::process::Command;
+
+use madoguchi_tests::openssl_ca;
 use std::sync::OnceLock;
 
 pub const NAME: &str = "署名　花子";
@@ -92,46 +94,16 @@ pub fn pki() -> &'static Pki {
 }
 
 fn run(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl CLI is installed");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    openssl_ca::openssl(dir, args);
 }
 
-fn read(dir: &Path, name: &str) -> Vec<u8> {
-    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
+use openssl_ca::read;
 
-fn ca_config(dir: &Path, ca: &str) -> String {
+/// The extension sections of the test CAs (the 署名用 one with JPKI-style 基本4情報 of a
+/// made-up person).
+fn sections() -> String {
     format!(
-        r#"
-[ ca ]
-default_ca = CA_default
-[ CA_default ]
-dir = {dir}
-database = $dir/{ca}.index.txt
-new_certs_dir = $dir/{ca}.newcerts
-serial = $dir/{ca}.serial
-crlnumber = $dir/{ca}.crlnumber
-certificate = $dir/{ca}.pem
-private_key = $dir/{ca}.key
-default_md = sha256
-default_days = 365
-default_crl_days = 30
-policy = policy_any
-unique_subject = no
-email_in_dn = no
-[ policy_any ]
-commonName = supplied
-countryName = optional
-organizationName = optional
-[ sign_ext ]
+        r#"[ sign_ext ]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,nonRepudiation
 subjectAltName = @jpki_san
@@ -159,23 +131,13 @@ otherName.2 = 1.2.392.200149.8.5.5.4;FORMAT:UTF8,UTF8:{BIRTH_DATE}
 otherName.3 = 1.2.392.200149.8.5.5.3;FORMAT:UTF8,UTF8:{GENDER}
 otherName.4 = 1.2.392.200149.8.5.5.5;FORMAT:UTF8,UTF8:{ADDRESS}
 otherName.5 = 1.2.392.200149.8.5.5.2;FORMAT:UTF8,UTF8:{NAME_ALT}
-otherName.6 = 1.2.392.200149.8.5.5.6;FORMAT:UTF8,UTF8:{ADDRESS_ALT}
-"#,
-        dir = dir.display()
+otherName.6 = 1.2.392.200149.8.5.5.6;FORMAT:UTF8,UTF8:{ADDRESS_ALT}"#
     )
 }
 
 /// The files `openssl ca` needs for CA `ca` (its key and certificate are made apart).
 fn ca_files(dir: &Path, ca: &str, first_serial: &str) {
-    std::fs::write(dir.join(format!("{ca}.cnf")), ca_config(dir, ca)).unwrap();
-    std::fs::write(dir.join(format!("{ca}.index.txt")), "").unwrap();
-    std::fs::write(
-        dir.join(format!("{ca}.serial")),
-        format!("{first_serial}\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.join(format!("{ca}.crlnumber")), "01\n").unwrap();
-    std::fs::create_dir(dir.join(format!("{ca}.newcerts"))).unwrap();
+    openssl_ca::ca_files(dir, ca, &sections(), first_serial);
 }
 
 /// An intermediate CA `name` issued by `parent`.
@@ -185,70 +147,12 @@ fn make_sub_ca(dir: &Path, parent: &str, name: &str) {
 }
 
 fn make_ca(dir: &Path, ca: &str, cn: &str) {
-    ca_files(dir, ca, "1000");
-    run(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-sha256",
-            "-days",
-            "3650",
-            "-keyout",
-            &format!("{ca}.key"),
-            "-out",
-            &format!("{ca}.pem"),
-            "-subj",
-            &format!("/C=JP/O=Madoguchi Test/CN={cn}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
+    openssl_ca::make_ca(dir, ca, cn, &sections());
 }
 
 /// Issue a leaf `name` from `ca` with extension section `ext`; `dates` = (start, end).
 fn make_leaf(dir: &Path, ca: &str, name: &str, ext: &str, dates: Option<(&str, &str)>) {
-    run(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/C=JP/CN={name}"),
-        ],
-    );
-    let cnf = format!("{ca}.cnf");
-    let csr = format!("{name}.csr");
-    let pem = format!("{name}.pem");
-    let mut args = vec![
-        "ca",
-        "-batch",
-        "-notext",
-        "-config",
-        &cnf,
-        "-extensions",
-        ext,
-        "-in",
-        &csr,
-        "-out",
-        &pem,
-    ];
-    if let Some((start, end)) = dates {
-        args.extend(["-startdate", start, "-enddate", end]);
-    }
-    run(dir, &args);
+    openssl_ca::make_leaf(dir, ca, name, ext, dates);
 }
 
 fn sign(dir: &Path, signer: &str, out: &str, extra: &[&str]) -> Vec<u8> {

@@ -3,8 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::path::Path;
-use std::process::Command;
+use madoguchi_tests::openssl_ca::{gencrl, make_ca, make_leaf, read, revoke};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -53,137 +52,12 @@ pub fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| make().fixture)
 }
 
-pub fn run(dir: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl CLI is installed");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+pub use madoguchi_tests::openssl_ca::openssl_output as run;
 
-fn read(dir: &Path, name: &str) -> Vec<u8> {
-    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-/// A minimal `openssl ca` configuration; `{ca}.index.txt` is also the OCSP responder's index.
-fn ca_config(dir: &Path, ca: &str) -> String {
-    format!(
-        r#"
-[ ca ]
-default_ca = CA_default
-[ CA_default ]
-dir = {dir}
-database = $dir/{ca}.index.txt
-new_certs_dir = $dir/{ca}.newcerts
-serial = $dir/{ca}.serial
-crlnumber = $dir/{ca}.crlnumber
-certificate = $dir/{ca}.pem
-private_key = $dir/{ca}.key
-default_md = sha256
-default_days = 365
-default_crl_days = 30
-policy = policy_any
-unique_subject = no
-[ policy_any ]
-commonName = supplied
-countryName = optional
-organizationName = optional
-[ sign_ext ]
+/// The leaves' extensions: a 署名用-style certificate.
+const SECTIONS: &str = "[ sign_ext ]
 basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature,nonRepudiation
-"#,
-        dir = dir.display()
-    )
-}
-
-fn make_ca(dir: &Path, ca: &str, cn: &str) {
-    std::fs::write(dir.join(format!("{ca}.cnf")), ca_config(dir, ca)).unwrap();
-    std::fs::write(dir.join(format!("{ca}.index.txt")), "").unwrap();
-    std::fs::write(dir.join(format!("{ca}.serial")), "1000\n").unwrap();
-    std::fs::write(dir.join(format!("{ca}.crlnumber")), "01\n").unwrap();
-    std::fs::create_dir(dir.join(format!("{ca}.newcerts"))).unwrap();
-    run(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-sha256",
-            "-days",
-            "3650",
-            "-keyout",
-            &format!("{ca}.key"),
-            "-out",
-            &format!("{ca}.pem"),
-            "-subj",
-            &format!("/C=JP/O=Madoguchi Test/CN={cn}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-}
-
-fn make_leaf(dir: &Path, ca: &str, name: &str) {
-    let (key, csr, pem, cnf) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("{name}.pem"),
-        format!("{ca}.cnf"),
-    );
-    run(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &format!("/C=JP/CN={name}"),
-        ],
-    );
-    run(
-        dir,
-        &[
-            "ca",
-            "-batch",
-            "-notext",
-            "-config",
-            &cnf,
-            "-extensions",
-            "sign_ext",
-            "-in",
-            &csr,
-            "-out",
-            &pem,
-        ],
-    );
-}
-
-fn gencrl(dir: &Path, ca: &str, name: &str) {
-    let cnf = format!("{ca}.cnf");
-    let pem = format!("{name}.pem");
-    let der = format!("{name}.der");
-    run(
-        dir,
-        &["ca", "-batch", "-config", &cnf, "-gencrl", "-out", &pem],
-    );
-    run(dir, &["crl", "-in", &pem, "-outform", "DER", "-out", &der]);
-}
+keyUsage = critical,digitalSignature,nonRepudiation";
 
 /// CA `ca` (the anchor) with leaves `user` and `revoked`, CRL A, then `revoked` revoked and
 /// CRL B; CA `other` with its own CRL; a CMS signature by `revoked`.
@@ -194,26 +68,14 @@ pub fn make() -> Pki {
     let payload = b"{\"answers\":{},\"attachments\":[],\"form\":\"test\",\"version\":1}".to_vec();
     std::fs::write(dir.join("payload.bin"), &payload).unwrap();
 
-    make_ca(dir, "ca", "Test Signing CA");
-    make_ca(dir, "other", "Untrusted CA");
-    make_leaf(dir, "ca", "user");
-    make_leaf(dir, "ca", "revoked");
-    gencrl(dir, "ca", "crl_a");
-    run(
-        dir,
-        &[
-            "ca",
-            "-batch",
-            "-config",
-            "ca.cnf",
-            "-revoke",
-            "revoked.pem",
-            "-crl_reason",
-            "keyCompromise",
-        ],
-    );
-    gencrl(dir, "ca", "crl_b");
-    gencrl(dir, "other", "other_crl");
+    make_ca(dir, "ca", "Test Signing CA", SECTIONS);
+    make_ca(dir, "other", "Untrusted CA", SECTIONS);
+    make_leaf(dir, "ca", "user", "sign_ext", None);
+    make_leaf(dir, "ca", "revoked", "sign_ext", None);
+    gencrl(dir, "ca", "crl_a", &[]);
+    revoke(dir, "ca", "revoked");
+    gencrl(dir, "ca", "crl_b", &[]);
+    gencrl(dir, "other", "other_crl", &[]);
     run(
         dir,
         &[
