@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use madoguchi_applications::PublishedForm;
-use madoguchi_applications::keys::{FORM_CURRENT_SK, SINGLE_SK, form_pk};
+use madoguchi_applications::keys::SINGLE_SK;
 use madoguchi_applications::signing::{
     NewSession, SessionPurpose, SessionState, SigningSession, open_session, session_pk, token_hash,
 };
@@ -73,13 +73,10 @@ async fn published(
     tenant: &TenantId,
     slug: &str,
 ) -> Result<PublishedForm, ApiError> {
-    let item = state
-        .items
-        .get(&Key::new(form_pk(tenant, slug), FORM_CURRENT_SK))
+    madoguchi_applications::published_form(state.items.as_ref(), tenant, slug)
         .await
         .map_err(port_error)?
-        .ok_or(DomainError::NotFound)?;
-    serde_json::from_value(item.data).map_err(|_| internal("published form"))
+        .ok_or_else(|| DomainError::NotFound.into())
 }
 
 /// Opens a certificate session: the card signs a server nonce with its signing certificate,

@@ -231,21 +231,10 @@ pub(crate) async fn published_form(
     tenant: &TenantId,
     slug: &str,
 ) -> Result<PublishedForm, ApiError> {
-    if !madoguchi_domain::form::is_valid_slug(slug) {
-        return Err(DomainError::NotFound.into());
-    }
-    let item = state
-        .items
-        .get(&Key::new(form_pk(tenant, slug), FORM_CURRENT_SK))
+    madoguchi_applications::published_form(state.items.as_ref(), tenant, slug)
         .await
         .map_err(port_error)?
-        .ok_or(DomainError::NotFound)?;
-    let form: PublishedForm =
-        serde_json::from_value(item.data).map_err(|_| internal("published form"))?;
-    if form.state == FormState::Archived {
-        return Err(DomainError::NotFound.into());
-    }
-    Ok(form)
+        .ok_or_else(|| DomainError::NotFound.into())
 }
 
 /// The published version `version` of a form (`V#nnnnnn`), whatever the form's state now:

@@ -71,3 +71,28 @@ pub fn applicant_name(rows: &[DisplayRow]) -> Option<String> {
         .map(|r| r.display.clone())
         .filter(|s| !s.is_empty())
 }
+
+/// The form citizens see (its `CURRENT` published version), whatever its window; `None` for
+/// a malformed slug, a form never published, or an archived one. Every citizen-facing
+/// function reads forms through this, so none serves an archived form.
+pub async fn published_form(
+    items: &dyn madoguchi_ports::ItemStore,
+    tenant: &TenantId,
+    slug: &str,
+) -> madoguchi_ports::PortResult<Option<PublishedForm>> {
+    if !madoguchi_domain::form::is_valid_slug(slug) {
+        return Ok(None);
+    }
+    let Some(item) = items
+        .get(&Key::new(
+            keys::form_pk(tenant, slug),
+            keys::FORM_CURRENT_SK,
+        ))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let form: PublishedForm = serde_json::from_value(item.data)
+        .map_err(|_| madoguchi_ports::PortError::Backend("published form does not parse".into()))?;
+    Ok((form.state != FormState::Archived).then_some(form))
+}
