@@ -12,9 +12,9 @@ import { Duration } from 'aws-cdk-lib';
 /** Logical bucket names, as the functions read them (`MADOGUCHI_BUCKET_<NAME>`). */
 export type BucketName = 'attachments' | 'linkage' | 'exports' | 'audit' | 'trust';
 /** Logical queue names (`MADOGUCHI_QUEUE_<NAME>_URL`); each has a `<name>-dlq`. */
-export type QueueName = 'linkage-inbound' | 'attachments' | 'notify';
+export type QueueName = 'linkage-inbound' | 'linkage-outbound' | 'attachments' | 'notify';
 /** Every queue the stack creates (with its dead-letter queue and its depth alarm). */
-export const QUEUES: readonly QueueName[] = ['linkage-inbound', 'attachments', 'notify'];
+export const QUEUES: readonly QueueName[] = ['linkage-inbound', 'linkage-outbound', 'attachments', 'notify'];
 
 /**
  * Key prefix of the attachments bucket that citizens upload into (presigned POST). Objects stay
@@ -127,6 +127,11 @@ export interface FunctionSpec {
    * as `MADOGUCHI_JPKI_{SIGN,AUTH}_{ANCHORS,CRLS,OCSP_URL}` (only those configured).
    */
   readonly jpki?: boolean;
+  /**
+   * Also invoked by an EventBridge schedule (an expression such as `rate(5 minutes)`), on top
+   * of its trigger; `why` becomes the rule's description.
+   */
+  readonly schedule?: { readonly expression: string; readonly why: string };
 }
 
 const staff = (method: HttpRoute['method'], path: string): HttpRoute => ({ method, path, auth: 'staff' });
@@ -290,6 +295,9 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
         staff('POST', `${STAFF}/applications/{id}/memos`),
         staff('POST', `${STAFF}/applications/{id}/staff-files`),
         staff('GET', `${STAFF}/applications/{id}/files/{file}`),
+        staff('POST', `${STAFF}/applications/{id}/linkage-exports`),
+        staff('GET', `${STAFF}/residents/{atena}`),
+        staff('POST', `${STAFF}/residents/search`),
         staff('POST', `${STAFF}/exports`),
         staff('GET', `${STAFF}/reports`),
         staff('GET', `${STAFF}/reports/usage.csv`),
@@ -311,7 +319,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
       { bucket: 'exports', read: [EXPORTS_PREFIX], write: [EXPORTS_PREFIX] },
       { bucket: 'audit', read: [AUDIT_PREFIX], write: [AUDIT_PREFIX] },
     ],
-    sendsTo: ['notify'],
+    // Mails about status changes; nudges linkage-outbound after one.
+    sendsTo: ['notify', 'linkage-outbound'],
     // Reveals a 個人番号 on an explicit, audited request.
     keys: ['data', 'mac'],
     verifiesTokens: true,
@@ -363,6 +372,30 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     buckets: [{ bucket: 'linkage', read: ['inbound/', 'config/'], write: ['results/'] }],
     // 個人番号 of residents: sealed with the data key, blind index with the MAC key.
     keys: ['data', 'mac'],
+  },
+  {
+    name: 'linkage-outbound',
+    description: 'Outbound linkage: writes accepted applications as CSV files with manifests under outbound/ of the linkage bucket for core systems, each application once (SQS nudges and a schedule).',
+    // Reads applications and writes a file of at most a few thousand rows: small.
+    memoryMiB: 512,
+    timeout: Duration.minutes(5),
+    // Runs do not need to be alone (claims and batches are conditional writes), but two at a
+    // time is plenty for a day's applications; reserved = maximum, so never throttled below.
+    reservedConcurrency: 2,
+    trigger: { kind: 'sqs', queue: 'linkage-outbound', batchSize: 10, maxConcurrency: 2 },
+    schedule: {
+      expression: 'rate(5 minutes)',
+      why: 'linkage-outbound: picks up what a lost nudge or a crashed run left, and seals batches whose run died',
+    },
+    table: 'readwrite',
+    buckets: [
+      // The mapping and conversion tables under config/; files and manifests to outbound/.
+      { bucket: 'linkage', read: ['config/'], write: ['outbound/'] },
+      // Each file is recorded in the audit log before it is written.
+      { bucket: 'audit', read: [AUDIT_PREFIX], write: [AUDIT_PREFIX] },
+    ],
+    // Opens each application's sealed 個人番号 for the core system's file.
+    keys: ['data'],
   },
 ];
 

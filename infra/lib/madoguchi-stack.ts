@@ -16,6 +16,7 @@ import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as guardduty from 'aws-cdk-lib/aws-guardduty';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -100,12 +101,6 @@ export function jpkiEnvironment(jpki: JpkiConfig | undefined): Record<string, st
 
 /** Schedules whose target functions do not exist yet: created disabled, see docs/deploy.md. */
 export const SCHEDULES = [
-  {
-    id: 'OutboundExport',
-    // 02:00 JST daily (EventBridge rules run on UTC).
-    schedule: events.Schedule.cron({ minute: '0', hour: '17' }),
-    target: 'linkage-outbound (to come): writes the daily files for core systems under outbound/ of the linkage bucket',
-  },
   {
     id: 'PaymentReconciliation',
     // 05:00 JST daily, after the payment gateway's settlement file.
@@ -656,6 +651,18 @@ export class MadoguchiStack extends Stack {
           maxConcurrency: spec.trigger.maxConcurrency,
           reportBatchItemFailures: true,
         }));
+      }
+      if (spec.schedule) {
+        new events.Rule(this, `${id}Schedule`, {
+          description: spec.schedule.why,
+          schedule: events.Schedule.expression(spec.schedule.expression),
+          targets: [new eventsTargets.LambdaFunction(fn, {
+            retryAttempts: 2,
+            // An invocation EventBridge could not deliver lands where the function's own failed
+            // messages do, under the same depth alarm.
+            deadLetterQueue: spec.trigger.kind === 'sqs' ? this.queues[spec.trigger.queue].dlq : undefined,
+          })],
+        });
       }
     }
     for (const [logical, { dlq }] of Object.entries(this.queues)) {

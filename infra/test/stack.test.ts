@@ -108,8 +108,9 @@ describe('functions', () => {
 
   test('queue consumers: linkage-inbound, attachments, notify, each on its own queue with partial batch responses', () => {
     // One core-system file per invocation: a large file takes the whole 15 minutes.
-    const expected: Array<[string, 'linkage-inbound' | 'attachments' | 'notify', number, number]> = [
-      ['linkage-inbound', 'linkage-inbound', 2, 1], ['attachments', 'attachments', 5, 10], ['notify', 'notify', 2, 10],
+    const expected: Array<[string, 'linkage-inbound' | 'linkage-outbound' | 'attachments' | 'notify', number, number]> = [
+      ['linkage-inbound', 'linkage-inbound', 2, 1], ['linkage-outbound', 'linkage-outbound', 2, 10],
+      ['attachments', 'attachments', 5, 10], ['notify', 'notify', 2, 10],
     ];
     t.resourceCountIs('AWS::Lambda::EventSourceMapping', expected.length);
     for (const [fn, queue, concurrency, batch] of expected) {
@@ -198,6 +199,26 @@ describe('least privilege', () => {
     assert.ok(!s3.some((x) => actions(x).includes('s3:DeleteObject')), 'never deletes what core systems drop');
     const consume = st.find((x) => actions(x).includes('sqs:ReceiveMessage'));
     assert.deepEqual(consume?.Resource, arn(idOf(s.stack.queues['linkage-inbound'].queue)));
+  });
+
+  test('reads config/ of the linkage bucket, writes outbound/ only, opens sealed 個人番号', () => {
+    const st = statementsOf('linkage-outbound');
+    const s3 = st.filter((x) => actions(x).some((a) => a.startsWith('s3:')));
+    const bucket = arn(idOf(s.stack.buckets.linkage));
+    const reads = s3.filter((x) => actions(x).includes('s3:GetObject')).flatMap((x) => [x.Resource].flat());
+    assert.ok(reads.some((r) => JSON.stringify(r) === JSON.stringify({ 'Fn::Join': ['', [bucket, '/config/*']] })));
+    assert.ok(!reads.some((r) => JSON.stringify(r).includes('/inbound/')), 'never reads what core systems drop');
+    const writes = s3.filter((x) => actions(x).includes('s3:PutObject')).flatMap((x) => [x.Resource].flat());
+    assert.ok(writes.some((r) => JSON.stringify(r) === JSON.stringify({ 'Fn::Join': ['', [bucket, '/outbound/*']] })));
+    assert.ok(!writes.some((r) => JSON.stringify(r).includes('/results/') || JSON.stringify(r).includes('/config/')));
+    assert.ok(!s3.some((x) => actions(x).includes('s3:DeleteObject')));
+    assert.ok(st.flatMap(actions).includes('kms:Decrypt'));
+  });
+
+  test('staff nudges it through its queue', () => {
+    const st = statementsOf('staff');
+    const send = st.filter((x) => actions(x).includes('sqs:SendMessage')).flatMap((x) => [x.Resource].flat());
+    assert.ok(send.some((r) => JSON.stringify(r) === JSON.stringify(arn(idOf(s.stack.queues['linkage-outbound'].queue)))));
   });
 });
 
@@ -584,13 +605,27 @@ describe('origin verification: only CloudFront reaches the functions (x-origin-v
 
 describe('operations', () => {
   test('schedules exist, disabled, each naming the target to come', () => {
-    const rules = Object.values(resources(t, 'AWS::Events::Rule'));
+    const rules = Object.values(resources(t, 'AWS::Events::Rule'))
+      .filter((r) => /to come/.test(r.Properties!.Description));
     assert.equal(rules.length, SCHEDULES.length);
     for (const r of rules) {
       assert.equal(r.Properties!.State, 'DISABLED');
       assert.equal(r.Properties!.Targets, undefined);
       assert.match(r.Properties!.Description, /to come/);
     }
+  });
+
+  test('functions with a schedule: an enabled rule targets each, and nothing else', () => {
+    const live = Object.values(resources(t, 'AWS::Events::Rule'))
+      .filter((r) => !/to come/.test(r.Properties!.Description));
+    const scheduled = FUNCTIONS.filter((f) => f.schedule);
+    assert.deepEqual(scheduled.map((f) => f.name), ['linkage-outbound']);
+    assert.equal(live.length, scheduled.length);
+    const rule = live[0].Properties!;
+    assert.equal(rule.ScheduleExpression, 'rate(5 minutes)');
+    assert.notEqual(rule.State, 'DISABLED');
+    assert.equal(rule.Targets.length, 1);
+    assert.deepEqual(rule.Targets[0].Arn, arn(idOf(s.stack.functions['linkage-outbound'])));
   });
 
   test('alarms to the SNS topic: errors, throttles, DLQ depth > 0, API 5xx, p99 latency', () => {

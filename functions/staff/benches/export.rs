@@ -63,6 +63,7 @@ async fn seed(items: &Arc<dyn ItemStore>, tenant: &TenantId, rows: u64) {
             id: "shimin-ka".into(),
             name: "市民課".into(),
             parent: None,
+            resident_lookup: false,
         }],
     };
     items
@@ -214,6 +215,11 @@ fn main() {
             attachments: backend.blobs("attachments"),
             exports: backend.blobs("exports"),
             notify: backend.queue("notify", Default::default()),
+            outbound: backend.queue("linkage-outbound", Default::default()),
+            residents: madoguchi_residents::ResidentStore::new(
+                items.clone(),
+                FieldCipher::new(backend.keys(), clock.clone(), CachePolicy::default()),
+            ),
             cipher: Arc::new(FieldCipher::new(keys, clock.clone(), CachePolicy::default())),
             audit: AuditLog::new(items.clone(), clock.clone()),
             audit_mirror: None,

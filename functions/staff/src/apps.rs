@@ -14,6 +14,7 @@ use madoguchi_applications::keys::{
     app_pk, form_apps_pk, form_pk, form_version_sk, forms_index_pk, memo_sk, receipt_pk,
     staff_attachment_key, staff_attachment_sk, upload_pk,
 };
+use madoguchi_applications::outbox::{PendingExport, pending_item};
 use madoguchi_applications::{
     ApplicationRecord, AttachmentRecord, AttachmentStatus, CorrectionRequest, FormMeta, MemoRecord,
     NotifyMessage, PublishedForm, StaffAttachmentRecord, StatusChange, application_item,
@@ -35,6 +36,7 @@ use madoguchi_ports::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::linkage::{LinkageView, linkage_views, nudge_outbound};
 use crate::{Caller, StaffState, audit, field_error, internal, port_error, required_if_match};
 
 // ---------------------------------------------------------------------------------------
@@ -580,6 +582,8 @@ pub struct Detail {
     /// The e-signature (電子署名) and its verification report, when the application was signed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureView>,
+    /// Where the application went to core systems (後方連携), one entry per system.
+    pub linkage: Vec<LinkageView>,
     /// The states this caller may move the application to now.
     pub allowed_moves: Vec<String>,
     pub permissions: Permissions,
@@ -750,6 +754,7 @@ pub(crate) async fn detail_view(
             Some(s) => signature_view(state, &who.tenant, &r.id, Some(s)).await?,
             None => None,
         },
+        linkage: linkage_views(state, &who.tenant, &r.id).await?,
         allowed_moves: if process {
             r.status
                 .staff_moves()
@@ -970,14 +975,33 @@ pub async fn change_status(
     });
     let mut app = application_item(&who.tenant, record);
     app.version = expected + 1;
+    // The outbox entry goes with the change: the outbound function decides whether a core
+    // system takes the application at this status (config/outbound.json).
+    let pending = PendingExport {
+        application: record.id,
+        slug: record.slug.clone(),
+        status: to,
+        reexport: None,
+        at: record
+            .timeline
+            .last()
+            .map(|c| c.at.clone())
+            .unwrap_or_default(),
+        by: None,
+    };
     state
         .items
         .transact(vec![
             TxOp::Put(app, Condition::VersionEquals(expected)),
             TxOp::Put(history_item(&who.tenant, record), Condition::None),
+            TxOp::Put(
+                pending_item(&who.tenant, &pending, &record.timeline.len().to_string()),
+                Condition::None,
+            ),
         ])
         .await
         .map_err(port_error)?;
+    nudge_outbound(&state, &who.tenant).await;
     loaded.version = expected + 1;
     audit(
         &state,

@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod apps;
 pub mod export;
+pub mod linkage;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,10 @@ pub struct StaffState {
     /// CSV exports (short-lived objects handed out as presigned links).
     pub exports: Arc<dyn BlobStore>,
     pub notify: Arc<dyn Queue>,
+    /// Nudges for the `linkage-outbound` function after a status change.
+    pub outbound: Arc<dyn Queue>,
+    /// The resident store (住民記録) the inbound linkage fills, for counter look-ups.
+    pub residents: madoguchi_residents::ResidentStore,
     pub cipher: Arc<FieldCipher>,
     pub audit: AuditLog,
     /// The audit log's Object Lock copy, compared by the verify route when present.
@@ -106,6 +111,12 @@ pub fn router(state: StaffState) -> Router {
             &format!("{t}/applications/{{id}}/files/{{file}}"),
             get(apps::file_link),
         )
+        .route(
+            &format!("{t}/applications/{{id}}/linkage-exports"),
+            post(linkage::reexport),
+        )
+        .route(&format!("{t}/residents/search"), post(linkage::search))
+        .route(&format!("{t}/residents/{{atena}}"), get(linkage::resident))
         .route(&format!("{t}/exports"), post(export::create_export))
         .route(&format!("{t}/reports"), get(export::report))
         .route(&format!("{t}/reports/usage.csv"), get(export::usage_csv))
@@ -129,7 +140,8 @@ pub fn router(state: StaffState) -> Router {
         apps::add_memo, apps::add_staff_file, apps::file_link,
         export::create_export, export::report, export::usage_csv, export::usage_svg,
         admin::get_org, admin::put_org, admin::list_members, admin::put_member,
-        admin::get_grants, admin::put_grants, admin::audit_records, admin::audit_verify
+        admin::get_grants, admin::put_grants, admin::audit_records, admin::audit_verify,
+        linkage::resident, linkage::search, linkage::reexport
     ),
     tags((name = "staff", description = "Staff console: applications, workflow, export, reports, organisation, audit"))
 )]

@@ -20,16 +20,15 @@ async fn main() -> Result<(), lambda_http::Error> {
     let items = aws.items(&resources.table);
     let keys = aws.keys(resources.data_key_id()?, resources.mac_key_id()?);
     let mirror = aws.blobs(resources.bucket("audit")?);
+    let cipher = FieldCipher::new(keys, clock.clone(), CachePolicy::default());
     let state = StaffState {
         items: items.clone(),
         attachments: aws.blobs(resources.bucket("attachments")?),
         exports: aws.blobs(resources.bucket("exports")?),
         notify: aws.queue(resources.queue_url("notify")?),
-        cipher: Arc::new(FieldCipher::new(
-            keys,
-            clock.clone(),
-            CachePolicy::default(),
-        )),
+        outbound: aws.queue(resources.queue_url("linkage-outbound")?),
+        residents: madoguchi_residents::ResidentStore::new(items.clone(), cipher.clone()),
+        cipher: Arc::new(cipher),
         audit: AuditLog::new(items, clock.clone()).with_mirror(mirror.clone()),
         audit_mirror: Some(mirror),
         auth,

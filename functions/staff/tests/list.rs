@@ -130,11 +130,13 @@ async fn fixture() -> Fixture {
                 id: "shimin-ka".into(),
                 name: "市民課".into(),
                 parent: None,
+                resident_lookup: false,
             },
             Department {
                 id: "fukushi".into(),
                 name: "福祉課".into(),
                 parent: None,
+                resident_lookup: false,
             },
         ],
     };
@@ -166,6 +168,11 @@ async fn fixture() -> Fixture {
         attachments: backend.blobs("attachments"),
         exports: backend.blobs("exports"),
         notify: backend.queue("notify", Default::default()),
+        outbound: backend.queue("linkage-outbound", Default::default()),
+        residents: madoguchi_residents::ResidentStore::new(
+            items.clone(),
+            FieldCipher::new(backend.keys(), clock.clone(), CachePolicy::default()),
+        ),
         cipher: Arc::new(FieldCipher::new(
             backend.keys(),
             clock.clone(),

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod keys;
+pub mod outbox;
 pub mod records;
 pub mod signing;
 

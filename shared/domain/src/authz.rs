@@ -72,6 +72,10 @@ pub struct Department {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// 住民記録の照会: members (and members of departments below) may look up residents
+    /// and their households at the counter. Off unless the administrator turns it on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resident_lookup: bool,
 }
 
 /// Why a department tree or a grant set was refused.
@@ -275,6 +279,8 @@ pub enum Action {
     ProcessApplication,
     ExportApplications,
     DecryptMyNumber,
+    /// Look up a resident (住民記録) and their household, to prefill at the counter.
+    LookUpResidents,
     // A citizen on their own application.
     ReadOwnApplication,
     WithdrawOwnApplication,
@@ -294,18 +300,26 @@ pub enum Resource<'a> {
         grants: &'a FormGrants,
         owner: &'a str,
     },
+    /// The resident records (住民記録) of the tenant; who may read them is a flag on
+    /// departments ([`Department::resident_lookup`]).
+    Residents {
+        tenant: &'a TenantId,
+        org: &'a OrgTree,
+    },
 }
 
 impl Resource<'_> {
     fn tenant(&self) -> &TenantId {
         match self {
             Resource::Tenant(t) => t,
-            Resource::Form { tenant, .. } | Resource::Application { tenant, .. } => tenant,
+            Resource::Form { tenant, .. }
+            | Resource::Application { tenant, .. }
+            | Resource::Residents { tenant, .. } => tenant,
         }
     }
     fn grants(&self) -> Option<&FormGrants> {
         match self {
-            Resource::Tenant(_) => None,
+            Resource::Tenant(_) | Resource::Residents { .. } => None,
             Resource::Form { grants, .. } | Resource::Application { grants, .. } => Some(grants),
         }
     }
@@ -324,6 +338,10 @@ pub enum Basis {
     },
     /// The citizen's own application.
     Owner,
+    /// A department allowed to look up residents.
+    ResidentLookup {
+        department: String,
+    },
 }
 
 /// Why access was refused.
@@ -341,6 +359,8 @@ pub enum DenyReason {
     NoGrant(Permission),
     /// Another citizen's application.
     NotOwner,
+    /// No effective department may look up residents.
+    NoResidentLookup,
     /// The action does not apply to this kind of resource (a programming error upstream).
     WrongResource,
 }
@@ -416,6 +436,22 @@ pub fn authorize(actor: Actor<'_>, action: Action, resource: Resource<'_>) -> De
         | Action::WithdrawOwnApplication
         | Action::CorrectOwnApplication => Deny(DenyReason::CitizensOnly),
         Action::ListForms | Action::ReadOrganisation => Allow(Basis::StaffOfTenant),
+        // Need to know: only departments flagged for it, the administrator included (being
+        // administrator does not make one a counter clerk).
+        Action::LookUpResidents => {
+            let Resource::Residents { org, .. } = resource else {
+                return Deny(DenyReason::WrongResource);
+            };
+            match depts
+                .iter()
+                .find(|d| org.get(d).is_some_and(|x| x.resident_lookup))
+            {
+                Some(d) => Allow(Basis::ResidentLookup {
+                    department: d.clone(),
+                }),
+                None => Deny(DenyReason::NoResidentLookup),
+            }
+        }
         Action::ManageOrganisation | Action::ReadAudit => {
             if admin {
                 Allow(Basis::TenantAdmin)
@@ -504,16 +540,19 @@ mod tests {
                     id: "shimin".into(),
                     name: "市民部".into(),
                     parent: None,
+                    resident_lookup: false,
                 },
                 Department {
                     id: "shimin-ka".into(),
                     name: "市民課".into(),
                     parent: Some("shimin".into()),
+                    resident_lookup: false,
                 },
                 Department {
                     id: "fukushi".into(),
                     name: "福祉課".into(),
                     parent: None,
+                    resident_lookup: false,
                 },
             ],
         }

@@ -12,7 +12,7 @@ use madoguchi_domain::authz::{
 };
 use madoguchi_domain::tenant::TenantId;
 
-const ACTIONS: [Action; 15] = [
+const ACTIONS: [Action; 16] = [
     Action::ListForms,
     Action::CreateForm,
     Action::ReadOrganisation,
@@ -25,6 +25,7 @@ const ACTIONS: [Action; 15] = [
     Action::ProcessApplication,
     Action::ExportApplications,
     Action::DecryptMyNumber,
+    Action::LookUpResidents,
     Action::ReadOwnApplication,
     Action::WithdrawOwnApplication,
     Action::CorrectOwnApplication,
@@ -35,6 +36,8 @@ fn org() -> OrgTree {
         id: id.into(),
         name: id.into(),
         parent: parent.map(Into::into),
+        // 市民課 works the counter: it (and 戸籍係 below it) may look up residents.
+        resident_lookup: id == "shimin-ka",
     };
     OrgTree {
         departments: vec![
@@ -180,6 +183,13 @@ fn render() -> String {
                 tenant: &tenant,
                 grants: &grants,
                 owner: "a-owner",
+            },
+        ),
+        (
+            "residents",
+            Resource::Residents {
+                tenant: &tenant,
+                org: &org,
             },
         ),
     ];

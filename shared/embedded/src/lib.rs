@@ -150,6 +150,19 @@ impl EmbeddedBackend {
         ))
     }
 
+    /// The outbox: files for core systems (後方連携) in `DATA_DIR/outbox/<system>/<date>/`,
+    /// where a core system's file transfer picks them up (each data file's manifest is
+    /// written after it).
+    pub fn outbox(&self) -> Arc<FsBlobStore> {
+        Arc::new(FsBlobStore::new(
+            self.data_dir.clone(),
+            "outbox",
+            self.public_base_url.clone(),
+            self.presign_key.clone(),
+            self.clock.clone(),
+        ))
+    }
+
     /// Messages that reached `settings.max_receives` move to the queue named `<name>-dlq`.
     /// A name outside SQS's rules (1–80 of `A-Za-z0-9-_`) gives a queue whose every call
     /// fails with `Invalid`.

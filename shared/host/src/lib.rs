@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 pub mod names {
     pub const LINKAGE_BUCKET: &str = "linkage";
     pub const LINKAGE_INBOUND_QUEUE: &str = "linkage-inbound";
+    pub const LINKAGE_OUTBOUND_QUEUE: &str = "linkage-outbound";
     /// Citizens' uploads (quarantine prefix) and their check queue.
     pub const ATTACHMENTS_BUCKET: &str = "attachments";
     pub const ATTACHMENTS_QUEUE: &str = "attachments";
@@ -70,6 +71,8 @@ pub struct HostConfig {
     /// Base URL clients reach this host at (for presigned URLs); defaults to `http://{addr}`.
     pub public_url: Option<String>,
     pub inbox_interval: Duration,
+    /// How often the outbound linkage runs without a nudge (the schedule).
+    pub outbound_interval: Duration,
     /// Name prefix of the resources created on a local AWS endpoint.
     pub aws_prefix: String,
 }
@@ -80,6 +83,12 @@ pub struct Wiring {
     pub linkage: Arc<dyn BlobStore>,
     pub inbound_queue: Arc<dyn Queue>,
     pub inbound_queue_arn: String,
+    /// Nudges for `linkage-outbound` (staff status changes).
+    pub outbound_queue: Arc<dyn Queue>,
+    /// Where outbound files go, and under which prefix: `DATA_DIR/outbox` embedded, the
+    /// linkage bucket's `outbound/` in AWS.
+    pub outbox: Arc<dyn BlobStore>,
+    pub outbox_prefix: String,
     pub attachments: Arc<dyn BlobStore>,
     pub attachments_queue: Arc<dyn Queue>,
     pub notify_queue: Arc<dyn Queue>,
@@ -126,6 +135,9 @@ pub async fn wire(config: &HostConfig, public_url: &str) -> anyhow::Result<Wirin
                 linkage: backend.blobs(names::LINKAGE_BUCKET),
                 inbound_queue: backend.queue(names::LINKAGE_INBOUND_QUEUE, settings),
                 inbound_queue_arn: format!("arn:madoguchi:local:{}", names::LINKAGE_INBOUND_QUEUE),
+                outbound_queue: backend.queue(names::LINKAGE_OUTBOUND_QUEUE, settings),
+                outbox: backend.outbox(),
+                outbox_prefix: String::new(),
                 attachments: backend.blobs(names::ATTACHMENTS_BUCKET),
                 attachments_queue: backend.queue(names::ATTACHMENTS_QUEUE, settings),
                 notify_queue: backend.queue(names::NOTIFY_QUEUE, settings),
@@ -177,6 +189,11 @@ async fn aws_wiring(
                     names::MAX_RECEIVES,
                 )
                 .queue(
+                    names::LINKAGE_OUTBOUND_QUEUE,
+                    Duration::from_secs(60),
+                    names::MAX_RECEIVES,
+                )
+                .queue(
                     names::ATTACHMENTS_QUEUE,
                     Duration::from_secs(60),
                     names::MAX_RECEIVES,
@@ -216,6 +233,9 @@ async fn aws_wiring(
             "arn:aws:sqs:local:000000000000:{}",
             names::LINKAGE_INBOUND_QUEUE
         ),
+        outbound_queue: backend.queue(resources.queue_url(names::LINKAGE_OUTBOUND_QUEUE)?),
+        outbox: backend.blobs(&bucket),
+        outbox_prefix: "outbound/".to_owned(),
         attachments: backend.blobs(attachments),
         attachments_queue: backend.queue(resources.queue_url(names::ATTACHMENTS_QUEUE)?),
         notify_queue: backend.queue(resources.queue_url(names::NOTIFY_QUEUE)?),
@@ -271,6 +291,11 @@ pub fn router(wiring: &Wiring, auth: Arc<Authenticator>, dev: Option<&DevIssuer>
         attachments: wiring.attachments.clone(),
         exports: wiring.exports.clone(),
         notify: wiring.notify_queue.clone(),
+        outbound: wiring.outbound_queue.clone(),
+        residents: madoguchi_residents::ResidentStore::new(
+            wiring.items.clone(),
+            (*wiring.cipher).clone(),
+        ),
         cipher: wiring.cipher.clone(),
         audit,
         audit_mirror: wiring.audit_mirror.clone(),
@@ -431,6 +456,33 @@ pub async fn serve(config: HostConfig, stop: CancellationToken) -> anyhow::Resul
             async move { madoguchi_notify::handle(&state, event).await }
         }),
     );
+    let outbound = madoguchi_linkage_outbound::OutboundState::new(
+        wiring.items.clone(),
+        wiring.linkage.clone(),
+        wiring.outbox.clone(),
+        &wiring.outbox_prefix,
+        (*wiring.cipher).clone(),
+        audit_log(&wiring),
+        wiring.clock.clone(),
+        Arc::new(madoguchi_ports::UuidV7Gen),
+        config.tenant,
+    );
+    let nudged = outbound.clone();
+    consume(
+        names::LINKAGE_OUTBOUND_QUEUE,
+        wiring.outbound_queue.clone(),
+        consumers::LambdaSqsHandler::new(&local_arn(names::LINKAGE_OUTBOUND_QUEUE), move |event| {
+            let state = nudged.clone();
+            async move { madoguchi_linkage_outbound::handle_sqs(&state, event).await }
+        }),
+    );
+    // The schedule (EventBridge in AWS): a run now and then, so that a lost nudge or a
+    // crashed run only delays a file.
+    tasks.spawn(outbound_schedule(
+        outbound,
+        config.outbound_interval,
+        stop.clone(),
+    ));
     let inbox_dir = config.data_dir.join("inbox");
     std::fs::create_dir_all(&inbox_dir)?;
     let inbox = inbox::Inbox {
@@ -454,6 +506,22 @@ pub async fn serve(config: HostConfig, stop: CancellationToken) -> anyhow::Resul
     while tasks.join_next().await.is_some() {}
     tracing::info!("madoguchi stopped");
     Ok(())
+}
+
+async fn outbound_schedule(
+    state: madoguchi_linkage_outbound::OutboundState,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = madoguchi_linkage_outbound::run(&state).await {
+            tracing::warn!(error = %e, "scheduled outbound run failed; the next one continues");
+        }
+    }
 }
 
 /// Cancels `stop` on SIGINT or SIGTERM.

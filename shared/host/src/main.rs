@@ -59,6 +59,9 @@ enum Command {
         /// Inbox scan interval in milliseconds.
         #[arg(long, default_value_t = 500)]
         inbox_interval_ms: u64,
+        /// How often the outbound linkage runs without a nudge, in milliseconds.
+        #[arg(long, default_value_t = 60_000, env = "MADOGUCHI_OUTBOUND_INTERVAL_MS")]
+        outbound_interval_ms: u64,
     },
     /// Mint a token from the development issuer, for trying the API locally.
     DevToken {
@@ -135,6 +138,7 @@ fn main() -> anyhow::Result<()> {
             tenant,
             public_url,
             inbox_interval_ms,
+            outbound_interval_ms,
             aws_prefix,
         } => {
             madoguchi_http::logging::init_with_time();
@@ -149,6 +153,7 @@ fn main() -> anyhow::Result<()> {
                 tenant,
                 public_url,
                 inbox_interval: Duration::from_millis(inbox_interval_ms),
+                outbound_interval: Duration::from_millis(outbound_interval_ms),
                 aws_prefix,
             };
             let rt = tokio::runtime::Runtime::new()?;
@@ -257,6 +262,7 @@ async fn audit_verify(
         tenant,
         public_url: None,
         inbox_interval: Duration::from_millis(500),
+        outbound_interval: Duration::from_secs(60),
         aws_prefix,
     };
     let wiring = madoguchi_host::wire(&config, "http://127.0.0.1").await?;

@@ -499,7 +499,12 @@ async fn mails_to(host: &Host, to: &str) -> Vec<String> {
             };
             let mut out = Vec::new();
             for e in entries {
-                let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+                // Mail only: the outbox also holds the core systems' folders.
+                let path = e.unwrap().path();
+                if path.extension().is_none_or(|x| x != "eml") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(path).unwrap();
                 let Some((head, body)) = text.split_once("\r\n\r\n") else {
                     continue;
                 };

@@ -187,7 +187,7 @@ async fn setup(base: &str, t: &Tokens) -> Ids {
     let v1 = format!("/v1/tenants/{TENANT}");
     let org = json!({"departments": [
         {"id": "shimin", "name": "市民部"},
-        {"id": "shimin-ka", "name": "市民課", "parent": "shimin"},
+        {"id": "shimin-ka", "name": "市民課", "parent": "shimin", "resident_lookup": true},
         {"id": "fukushi", "name": "福祉課"}
     ]});
     let (s, b) = call(
@@ -297,6 +297,7 @@ fn concrete(method: &str, template: &str, ids: &Ids) -> (String, Option<Value>) 
         .replace("{attachment}", "01900000-0000-7000-8000-000000000000")
         .replace("{version}", "1")
         .replace("{sub}", "clerk-9")
+        .replace("{atena}", "0000000001")
         .replace("{verification}", "01900000-0000-7000-8000-000000000000");
     let body = match (method, template) {
         ("POST", t) if t.ends_with("/manage/forms") => {
@@ -308,6 +309,10 @@ fn concrete(method: &str, template: &str, ids: &Ids) -> (String, Option<Value>) 
             Some(json!({"field": "my_number", "reason": "identity_check"}))
         }
         ("POST", t) if t.ends_with("/memos") => Some(json!({"text": "確認済み"})),
+        ("POST", t) if t.ends_with("/residents/search") => {
+            Some(json!({"name": "山田花子", "birth_date": "1990-01-01"}))
+        }
+        ("POST", t) if t.ends_with("/linkage-exports") => Some(json!({"system": "jumin"})),
         ("POST", t) if t.ends_with("/exports") => Some(json!({
             "form": SLUG, "from": "2026-01-01", "to": "2026-12-31", "columns": ["receipt"]
         })),
@@ -393,6 +398,7 @@ async fn every_route_for_every_caller() {
         tenant: TenantId::parse(TENANT).unwrap(),
         public_url: Some(base.clone()),
         inbox_interval: Duration::from_secs(3600),
+        outbound_interval: Duration::from_secs(3600),
         aws_prefix: "matrix".into(),
     };
     let wiring = madoguchi_host::wire(&config, &base).await.unwrap();

@@ -31,67 +31,6 @@ fn definition() -> Value {
     })
 }
 
-struct Api {
-    c: reqwest::Client,
-    base: String,
-    token: String,
-    tenant: String,
-}
-
-impl Api {
-    fn new(host: &Host, token: String) -> Self {
-        Self::for_tenant(host, token, TENANT)
-    }
-    fn for_tenant(host: &Host, token: String, tenant: &str) -> Self {
-        Api {
-            c: reqwest::Client::new(),
-            base: host.base.clone(),
-            token,
-            tenant: tenant.to_owned(),
-        }
-    }
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> reqwest::Response {
-        let mut req = self
-            .c
-            .request(
-                method,
-                format!("{}/v1/tenants/{}{path}", self.base, self.tenant),
-            )
-            .bearer_auth(&self.token);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send().await.unwrap()
-    }
-    async fn ok(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-        status: u16,
-    ) -> (Value, Option<String>) {
-        let res = self.send(method, path, body, headers).await;
-        let got = res.status().as_u16();
-        let etag = res
-            .headers()
-            .get("etag")
-            .map(|v| v.to_str().unwrap().trim_matches('"').to_owned());
-        let text = res.text().await.unwrap();
-        assert_eq!(got, status, "{path}: {text}");
-        (serde_json::from_str(&text).unwrap_or(Value::Null), etag)
-    }
-}
-
 /// A valid My Number with a fresh body.
 fn my_number() -> String {
     let seed = uuid::Uuid::now_v7().as_u128();

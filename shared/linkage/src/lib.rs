@@ -22,16 +22,22 @@
 
 mod decode;
 mod layout;
+mod outbound;
 mod reader;
 mod report;
 mod validate;
 mod value;
+mod write;
 
 pub use decode::{DetectedEncoding, MAX_RECORD_BYTES};
 pub use layout::{
     CodeTable, Column, ColumnType, ConditionalDateFormat, ConversionTable, DateFormat,
     EncodingSpec, FileKind, Layout, LayoutError,
 };
+pub use outbound::{
+    APP_FIELDS, FormMapping, OutboundConfig, Source, SourcePath, SystemSpec, parse_path,
+};
 pub use reader::{FileError, LayoutReader, Position, RowCheck, RowOutcome};
 pub use report::{FileErrorSummary, RowError, Summary, errors_csv_header, write_error_rows};
 pub use value::{MyNumber, Record, Value};
+pub use write::{FileWriter, LineEnding, column_date_format, format_date};

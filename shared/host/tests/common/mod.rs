@@ -217,3 +217,70 @@ pub async fn problem(res: reqwest::Response, status: u16) -> serde_json::Value {
     assert!(body["type"].as_str().unwrap().starts_with("https://"));
     body
 }
+
+/// The API as one caller: a token and a tenant.
+#[allow(dead_code)]
+pub struct Api {
+    pub c: reqwest::Client,
+    pub base: String,
+    pub token: String,
+    pub tenant: String,
+}
+
+#[allow(dead_code)]
+impl Api {
+    pub fn new(host: &Host, token: String) -> Self {
+        Self::for_tenant(host, token, TENANT)
+    }
+    pub fn for_tenant(host: &Host, token: String, tenant: &str) -> Self {
+        Api {
+            c: reqwest::Client::new(),
+            base: host.base.clone(),
+            token,
+            tenant: tenant.to_owned(),
+        }
+    }
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self
+            .c
+            .request(
+                method,
+                format!("{}/v1/tenants/{}{path}", self.base, self.tenant),
+            )
+            .bearer_auth(&self.token);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap()
+    }
+    /// Sends and checks the status; the JSON body (or null) and the ETag.
+    pub async fn ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        headers: &[(&str, &str)],
+        status: u16,
+    ) -> (serde_json::Value, Option<String>) {
+        let res = self.send(method, path, body, headers).await;
+        let got = res.status().as_u16();
+        let etag = res
+            .headers()
+            .get("etag")
+            .map(|v| v.to_str().unwrap().trim_matches('"').to_owned());
+        let text = res.text().await.unwrap();
+        assert_eq!(got, status, "{path}: {text}");
+        (serde_json::from_str(&text).unwrap_or(serde_json::Value::Null), etag)
+    }
+}
+
+
