@@ -71,8 +71,8 @@ async fn stores(host: &Host) -> (Arc<dyn BlobStore>, Arc<dyn BlobStore>, &'stati
     let clock = Arc::new(SystemClock);
     match &host.endpoint {
         None => {
-            let b =
-                madoguchi_embedded::EmbeddedBackend::open(&host.data_dir, &host.base, clock).unwrap();
+            let b = madoguchi_embedded::EmbeddedBackend::open(&host.data_dir, &host.base, clock)
+                .unwrap();
             (b.blobs("linkage"), b.outbox(), "")
         }
         Some(ep) => {
@@ -140,7 +140,13 @@ async fn walk(host: Host) {
         {"id": "fukushi", "name": "福祉課"}
     ]});
     admin
-        .ok(Method::PUT, "/staff/org", Some(org), &[("if-match", "0")], 200)
+        .ok(
+            Method::PUT,
+            "/staff/org",
+            Some(org),
+            &[("if-match", "0")],
+            200,
+        )
         .await;
 
     // ---- in: the 住民記録 file, then counter look-ups.
@@ -156,7 +162,11 @@ async fn walk(host: Host) {
         .iter()
         .map(|m| m["atena_number"].as_str().unwrap())
         .collect();
-    assert_eq!(household, ["0001000003", "0001000004", "0001000005"], "世帯主 first");
+    assert_eq!(
+        household,
+        ["0001000003", "0001000004", "0001000005"],
+        "世帯主 first"
+    );
     assert_eq!(found["household"][0]["householder"], true);
     let masked = found["resident"]["my_number_masked"].as_str().unwrap();
     assert!(masked.starts_with("****") && masked.len() == 12, "{masked}");
@@ -286,7 +296,11 @@ async fn walk(host: Host) {
     assert_eq!(manifests.len(), 1, "one file for one completed application");
     let manifest: Value = serde_json::from_slice(&read(&*outbox, &manifests[0].key).await).unwrap();
     let folder = manifests[0].key.rsplit_once('/').unwrap().0;
-    let data = read(&*outbox, &format!("{folder}/{}", manifest["file"].as_str().unwrap())).await;
+    let data = read(
+        &*outbox,
+        &format!("{folder}/{}", manifest["file"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(manifest["rows"], 1);
     assert_eq!(manifest["sha256"], hex::encode(Sha256::digest(&data)));
     assert_eq!(manifest["applications"][0]["receipt"], json!(receipt));
@@ -297,7 +311,10 @@ async fn walk(host: Host) {
     let Some(RowOutcome::Valid { record, .. }) = reader.next_row().unwrap() else {
         panic!("the file's row does not read back");
     };
-    assert_eq!(record.get("name").and_then(|v| v.as_str()), Some("窓口　太郎"));
+    assert_eq!(
+        record.get("name").and_then(|v| v.as_str()),
+        Some("窓口　太郎")
+    );
     assert_eq!(record.get("sex").and_then(|v| v.as_str()), Some("1"));
     match record.get("my_number") {
         Some(madoguchi_linkage::Value::MyNumber(n)) => assert_eq!(n.expose(), number),

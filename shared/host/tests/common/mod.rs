@@ -279,8 +279,9 @@ impl Api {
             .map(|v| v.to_str().unwrap().trim_matches('"').to_owned());
         let text = res.text().await.unwrap();
         assert_eq!(got, status, "{path}: {text}");
-        (serde_json::from_str(&text).unwrap_or(serde_json::Value::Null), etag)
+        (
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+            etag,
+        )
     }
 }
-
-
