@@ -22,6 +22,9 @@ impl ItemStore for UnavailableItemStore {
     async fn get(&self, _: &Key) -> PortResult<Option<Item>> {
         down()
     }
+    async fn get_batch(&self, _: &[Key]) -> PortResult<Vec<Option<Item>>> {
+        down()
+    }
     async fn delete(&self, _: &Key, _: Condition) -> PortResult<()> {
         down()
     }

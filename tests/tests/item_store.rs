@@ -28,6 +28,7 @@ contract_tests!(
     batch_write_reads_back_identical,
     batch_write_overwrites_and_moves_index_entries,
     batch_write_empty_and_invalid,
+    batch_read_in_key_order,
 );
 
 fn tenant_pk(env: &Env, rest: &str) -> String {
@@ -749,4 +750,46 @@ async fn batch_write_empty_and_invalid(env: Env) {
             .is_empty(),
         "a refused batch wrote nothing"
     );
+}
+
+async fn batch_read_in_key_order(env: Env) {
+    let store = env.items().await;
+    let pk = tenant_pk(&env, "BREAD");
+    let other = tenant_pk(&env, "BREAD2");
+    let now = env.clock.now().as_second();
+    // 250 items over two partitions: three DynamoDB requests of 100.
+    let mut items: Vec<Item> = (0..250u64)
+        .map(|i| {
+            let p = if i % 2 == 0 { &pk } else { &other };
+            let mut it = item(p, &format!("R#{i:03}"), 1 + i % 3, json!({"i": i, "名": "住民"}));
+            if i % 7 == 0 {
+                it.gsi1 = Some(Key::new(tenant_pk(&env, "BG"), format!("{i:03}")));
+            }
+            it
+        })
+        .collect();
+    let mut short = item(&pk, "S#short", 1, json!({}));
+    short.expires_at = Some(now + 60);
+    items.push(short.clone());
+    store.put_batch(items.clone()).await.unwrap();
+    env.clock.advance(SignedDuration::from_secs(61));
+
+    // Asked in a shuffled order, with absent keys, a repeated key and the expired one.
+    let mut keys: Vec<Key> = items[..250].iter().rev().map(|i| i.key.clone()).collect();
+    keys.insert(3, Key::new(&pk, "R#999"));
+    keys.insert(10, items[42].key.clone());
+    keys.push(short.key.clone());
+    keys.push(Key::new(tenant_pk(&env, "NOWHERE"), "x"));
+    let got = store.get_batch(&keys).await.unwrap();
+    assert_eq!(got.len(), keys.len());
+    for (key, found) in keys.iter().zip(&got) {
+        let expected = items[..250].iter().find(|i| &i.key == key);
+        assert_eq!(found.as_ref(), expected, "{key:?}");
+    }
+    assert!(got[3].is_none(), "an absent key");
+    assert_eq!(got[10].as_ref(), Some(&items[42]), "a repeated key, both times");
+    assert!(got[got.len() - 2].is_none(), "an expired item is absent, as for get");
+    assert!(store.get_batch(&[]).await.unwrap().is_empty());
+    let err = store.get_batch(&[Key::new("", "x")]).await.unwrap_err();
+    assert!(matches!(err, PortError::Invalid(_)), "{err:?}");
 }

@@ -480,6 +480,9 @@ impl ItemStore for DiesAfter {
         }
         self.inner.put(item, condition).await
     }
+    async fn get_batch(&self, keys: &[Key]) -> PortResult<Vec<Option<Item>>> {
+        self.inner.get_batch(keys).await
+    }
     async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
         self.inner.get(key).await
     }

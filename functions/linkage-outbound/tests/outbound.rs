@@ -444,6 +444,9 @@ impl ItemStore for CrashingItems {
         self.1.hit()?;
         self.0.put(item, condition).await
     }
+    async fn get_batch(&self, keys: &[Key]) -> PortResult<Vec<Option<Item>>> {
+        self.0.get_batch(keys).await
+    }
     async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
         self.0.get(key).await
     }

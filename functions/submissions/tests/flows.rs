@@ -249,6 +249,9 @@ impl ItemStore for Interleave {
     async fn put(&self, item: Item, condition: Condition) -> PortResult<()> {
         self.inner.put(item, condition).await
     }
+    async fn get_batch(&self, keys: &[Key]) -> PortResult<Vec<Option<Item>>> {
+        self.inner.get_batch(keys).await
+    }
     async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
         if self.armed.load(Ordering::SeqCst) {
             if key.pk.contains("#IDEM#") && self.idem_gets.fetch_add(1, Ordering::SeqCst) < 2 {

@@ -37,8 +37,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, PutRequest, ReturnValue, TransactWriteItem,
-    WriteRequest,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, ReturnValue,
+    TransactWriteItem, WriteRequest,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -68,6 +68,8 @@ const COUNTER: &str = "n";
 const MAX_PAGE: usize = 1000;
 /// Items per `BatchWriteItem` request (DynamoDB's limit).
 const BATCH_WRITE_ITEMS: usize = 25;
+/// Keys per `BatchGetItem` request (DynamoDB's limit).
+const BATCH_GET_ITEMS: usize = 100;
 /// `BatchWriteItem` requests one `put_batch` call keeps in flight. A first load of a
 /// 1,000,000-row resident file is about 3,000,000 items: at ~15 ms per request, 4 in flight
 /// would spend some 7 minutes of Lambda's 15 writing; 8 halve that (the items spread over
@@ -411,6 +413,63 @@ impl DynamoItemStore {
         }
     }
 
+    /// Reads one chunk (at most 100 distinct keys), retrying what DynamoDB leaves
+    /// unprocessed; the items found, in no particular order.
+    async fn read_chunk(&self, keys: Vec<HashMap<String, AttributeValue>>) -> PortResult<Vec<Item>> {
+        let mut keys = keys;
+        let mut found = Vec::with_capacity(keys.len());
+        let mut attempt = 0;
+        let now = self.now();
+        loop {
+            attempt += 1;
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(keys.clone()))
+                .consistent_read(true)
+                .build()
+                .map_err(|_| malformed("batch get request"))?;
+            let result = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await;
+            let failure = match result {
+                Ok(mut out) => {
+                    if let Some(items) = out.responses.as_mut().and_then(|r| r.remove(&self.table)) {
+                        for attrs in &items {
+                            if !expired(attrs, now) {
+                                found.push(item_from_attrs(attrs)?);
+                            }
+                        }
+                    }
+                    keys = out
+                        .unprocessed_keys
+                        .as_mut()
+                        .and_then(|u| u.remove(&self.table))
+                        .map(|k| k.keys)
+                        .unwrap_or_default();
+                    if keys.is_empty() {
+                        return Ok(found);
+                    }
+                    PortError::Unavailable(format!(
+                        "BatchGetItem left {} keys unprocessed",
+                        keys.len()
+                    ))
+                }
+                Err(err) => match map_sdk("dynamodb", "BatchGetItem", &err) {
+                    e @ PortError::Unavailable(_) => e,
+                    e => return Err(e),
+                },
+            };
+            if attempt >= BATCH_ATTEMPTS {
+                tracing::warn!(table = %self.table, left = keys.len(), attempts = attempt, "batch read gave up");
+                return Err(failure);
+            }
+            let wait = rand::thread_rng().gen_range(0..=backoff_ceiling_ms(attempt));
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        }
+    }
+
     /// Adds to an existing counter; `ConditionFailed` when the item does not exist (yet).
     async fn add_to_counter(&self, key: &Key, by: i64) -> PortResult<i64> {
         let out = self
@@ -681,6 +740,52 @@ impl ItemStore for DynamoItemStore {
             .await?;
         tracing::debug!(table = %self.table, count, "batch written");
         Ok(())
+    }
+
+    async fn get_batch(&self, keys: &[Key]) -> PortResult<Vec<Option<Item>>> {
+        for key in keys {
+            check_key(key)?;
+        }
+        // DynamoDB refuses a key twice in one request: each distinct key is read once.
+        let mut distinct: Vec<&Key> = Vec::with_capacity(keys.len());
+        let mut seen = std::collections::HashSet::with_capacity(keys.len());
+        for key in keys {
+            if seen.insert(key) {
+                distinct.push(key);
+            }
+        }
+        let chunks: Vec<Vec<HashMap<String, AttributeValue>>> = distinct
+            .chunks(BATCH_GET_ITEMS)
+            .map(|c| c.iter().map(|k| key_attrs(k)).collect())
+            .collect();
+        let found: Vec<Vec<Item>> = futures::stream::iter(chunks)
+            .map(|chunk| self.read_chunk(chunk))
+            .buffer_unordered(BATCH_WRITES_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let mut by_key: HashMap<Key, Item> = found
+            .into_iter()
+            .flatten()
+            .map(|item| (item.key.clone(), item))
+            .collect();
+        let mut left: HashMap<&Key, usize> = HashMap::with_capacity(distinct.len());
+        for key in keys {
+            *left.entry(key).or_default() += 1;
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            // The last occurrence of a key takes the item; earlier ones get a clone.
+            let n = left.get_mut(key).map(|n| {
+                *n -= 1;
+                *n
+            });
+            out.push(if n == Some(0) {
+                by_key.remove(key)
+            } else {
+                by_key.get(key).cloned()
+            });
+        }
+        Ok(out)
     }
 
     async fn increment(&self, key: &Key, by: i64) -> PortResult<i64> {

@@ -551,6 +551,43 @@ impl ItemStore for SqliteItemStore {
         Ok(())
     }
 
+    async fn get_batch(&self, keys: &[Key]) -> PortResult<Vec<Option<Item>>> {
+        for key in keys {
+            check_key(key)?;
+        }
+        let now = self.now();
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_TRANSACTION_ITEMS) {
+            let chunk = chunk.to_vec();
+            let found = self
+                .db
+                .call(move |conn| {
+                    // One read transaction: one snapshot and one lock round for the chunk.
+                    let tx = conn.transaction().map_err(sql_err)?;
+                    let mut found = Vec::with_capacity(chunk.len());
+                    {
+                        let mut s = tx
+                            .prepare_cached(&format!(
+                                "SELECT {COLUMNS} FROM items WHERE pk = ?1 AND sk = ?3 AND {ALIVE}"
+                            ))
+                            .map_err(sql_err)?;
+                        for key in &chunk {
+                            found.push(
+                                s.query_row(params![key.pk, now, key.sk], read_item)
+                                    .optional()
+                                    .map_err(sql_err)?,
+                            );
+                        }
+                    }
+                    tx.finish().map_err(sql_err)?;
+                    Ok(found)
+                })
+                .await?;
+            out.extend(found);
+        }
+        Ok(out)
+    }
+
     async fn increment(&self, key: &Key, by: i64) -> PortResult<i64> {
         check_key(key)?;
         let key = key.clone();

@@ -1101,6 +1101,9 @@ impl ItemStore for Yielding {
         tokio::task::yield_now().await;
         self.0.put(item, condition).await
     }
+    async fn get_batch(&self, keys: &[Key]) -> PortResult<Vec<Option<Item>>> {
+        self.0.get_batch(keys).await
+    }
     async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
         tokio::task::yield_now().await;
         self.0.get(key).await

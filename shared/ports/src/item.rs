@@ -185,6 +185,13 @@ pub trait ItemStore: Send + Sync {
     /// Adapters write in chunks, several at once (DynamoDB: `BatchWriteItem` of 25 with
     /// retries of unprocessed items; SQLite: one transaction per few thousand items).
     async fn put_batch(&self, items: Vec<Item>) -> PortResult<()>;
+    /// Bulk read: the item of each key, in the order of `keys` (`None` where
+    /// [`ItemStore::get`] would give `None`). Any number of keys, repeated keys fine. Reads
+    /// are as consistent as `get`'s, each on its own: the items are not a snapshot of one
+    /// moment. An error means nothing is returned (the adapter retried what it could).
+    /// Adapters read in chunks, several at once (DynamoDB: `BatchGetItem` of 100 with retries
+    /// of unprocessed keys; SQLite: one read transaction per few thousand keys).
+    async fn get_batch(&self, keys: &[Key]) -> PortResult<Vec<Option<Item>>>;
 }
 
 /// Every item a query matches, page after page, stopping after `max` items: for the small

@@ -167,21 +167,20 @@ impl ResidentStore {
             }
         }
 
-        // Everyone this call touches, as stored now.
-        // Owned keys: a stream of futures borrowing `&str` makes the whole future not `Send`
-        // (rustc cannot prove the closure general over the borrow's lifetime).
+        // Everyone this call touches, as stored now: one batch read (DynamoDB: BatchGetItem
+        // of 100 keys, several in flight), not a read per row.
         let mut atenas: Vec<String> = parsed.iter().map(|p| p.atena.clone()).collect();
         atenas.sort_unstable();
         atenas.dedup();
-        let mut state: HashMap<String, Option<Current>> = futures::stream::iter(atenas)
-            .map(|atena: String| async move {
-                let key = Key::new(resident_pk(tenant, &atena), CURRENT_SK);
-                let current = self.items.get(&key).await?.map(current_from_item);
-                Ok::<_, PortError>((atena, current.transpose()?))
-            })
-            .buffer_unordered(READS_IN_FLIGHT)
-            .try_collect()
-            .await?;
+        let keys: Vec<Key> = atenas
+            .iter()
+            .map(|atena| Key::new(resident_pk(tenant, atena), CURRENT_SK))
+            .collect();
+        let found = self.items.get_batch(&keys).await?;
+        let mut state: HashMap<String, Option<Current>> = HashMap::with_capacity(atenas.len());
+        for (atena, item) in atenas.into_iter().zip(found) {
+            state.insert(atena, item.map(current_from_item).transpose()?);
+        }
 
         let mut first_phase = Vec::new();
         let mut dirty = BTreeSet::new();

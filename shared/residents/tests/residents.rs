@@ -343,6 +343,9 @@ impl ItemStore for BreakBatch {
     async fn put(&self, item: Item, condition: Condition) -> PortResult<()> {
         self.inner.put(item, condition).await
     }
+    async fn get_batch(&self, keys: &[Key]) -> PortResult<Vec<Option<Item>>> {
+        self.inner.get_batch(keys).await
+    }
     async fn get(&self, key: &Key) -> PortResult<Option<Item>> {
         self.inner.get(key).await
     }
