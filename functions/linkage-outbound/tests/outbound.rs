@@ -96,16 +96,16 @@ struct World {
 }
 
 async fn world(env: Env) -> World {
+    world_with(env, CONFIG).await
+}
+
+async fn world_with(env: Env, config: &str) -> World {
     let items = env.items().await;
     let (blobs, _) = env.blobs().await;
     let cipher = FieldCipher::new(env.keys().await, env.clock.clone(), CachePolicy::default());
     let state = state_over(&env, items.clone(), blobs.clone(), cipher.clone());
     blobs
-        .put(
-            "config/outbound.json",
-            Bytes::from_static(CONFIG.as_bytes()),
-            None,
-        )
+        .put("config/outbound.json", Bytes::from(config.to_owned()), None)
         .await
         .unwrap();
     blobs
@@ -595,4 +595,45 @@ async fn a_run_killed_anywhere_ends_with_each_application_in_one_file(env: Env) 
         };
         crash_scenario(env, crash_at).await;
     }
+}
+
+/// The example in docs/examples/outbound.json (what the README copies for `make dev`) takes a
+/// request made with docs/examples/form-juminhyo.json.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_example_sends_a_juminhyo_request() {
+    let path = madoguchi_tests::workspace_root().join("docs/examples/outbound.json");
+    let example = std::fs::read_to_string(path).unwrap();
+    let w = world_with(Env::embedded().await, &example).await;
+    let id = ApplicationId::new(uuid::Uuid::now_v7());
+    let record: ApplicationRecord = serde_json::from_value(serde_json::json!({
+        "id": id, "tenant": "272060", "receipt": "R-0100", "slug": "juminhyo",
+        "form_title": "住民票の写しの交付申請", "form_version": 1, "owner": "a-test",
+        "status": "completed", "submitted_at": "2026-12-01T01:00:00Z",
+        "answers": {
+            "name": {"family": "窓口", "given": "花子", "family_kana": "マドグチ", "given_kana": "ハナコ"},
+            "birth_date": "1990-04-01",
+            "address": {"postal_code": "5950025", "address": "大阪府泉大津市東雲町9-12", "building": ""},
+            "phone": "0725-33-1131", "copies": 2, "purpose": "job", "id_document": []
+        },
+        "summary": [], "attachments": [], "email": null, "blind_indexes": {}, "notify": []
+    }))
+    .unwrap();
+    w.items
+        .put(application_item(&tenant(), &record), Condition::NotExists)
+        .await
+        .unwrap();
+    pending(&w, &record, ApplicationStatus::Completed, "3").await;
+    let report = run(&w.state).await.unwrap();
+    assert_eq!((report.claimed, report.failed), (1, 0), "{report:?}");
+    let ms = manifests(&*w.blobs).await;
+    assert_eq!(ms.len(), 1);
+    assert!(ms[0].0.starts_with("outbound/shomei/"), "{}", ms[0].0);
+    let folder = ms[0].0.rsplit_once('/').unwrap().0;
+    let data = read(&*w.blobs, &format!("{folder}/{}", ms[0].1.file)).await;
+    let (text, _, bad) = encoding_rs::SHIFT_JIS.decode(&data);
+    assert!(!bad);
+    assert_eq!(
+        text.lines().nth(1).unwrap(),
+        "R-0100,01,窓口　花子,マドグチ　ハナコ,H2.04.01,5950025,大阪府泉大津市東雲町9-12,2,1,,20261201"
+    );
 }
