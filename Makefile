@@ -63,7 +63,7 @@ test: venv infra-deps lint ## Install what the tests need and run every test (bo
 openapi: ## Regenerate docs/openapi.json from the handlers
 	$(CARGO) run --quiet -p madoguchi-host --bin madoguchi -- openapi > docs/openapi.json
 
-bench: venv ## Cold start of every function vs. a hello-world lambda_runtime binary; the submission path (p50/p99, KMS requests per 1,000); CSV export of 100,000 applications (rows/s, peak memory); JPKI verifications/s; audit appends/s
+bench: venv ## Cold start of every function vs. a hello-world lambda_runtime binary; the submission path (p50/p99, KMS requests per 1,000); CSV export of 100,000 applications (rows/s, peak memory); JPKI verifications/s; audit appends/s; linkage parse rows/s; QR seals and opens/s, sizes per household
 	$(CARGO) build --release -p madoguchi-coldstart -p madoguchi-forms -p madoguchi-submissions \
 	  -p madoguchi-attachments -p madoguchi-notify -p madoguchi-linkage-inbound -p madoguchi-staff \
 	  -p madoguchi-esign --bins
@@ -87,14 +87,16 @@ bench: venv ## Cold start of every function vs. a hello-world lambda_runtime bin
 	$(CARGO) bench -p madoguchi-jpki --bench verify
 	$(CARGO) bench -p madoguchi-audit --bench append
 	$(CARGO) bench -p madoguchi-linkage --bench ingest
+	$(CARGO) bench -p madoguchi-qrseal --bench seal
 
 # libFuzzer adds what it finds to the first directory: fuzz/corpus/ (ignored), never the
 # committed seeds.
-fuzz: ## Fuzz the form and answer validators, the JPKI signature parser and the core-system file reader for 60 s each (needs a nightly toolchain and cargo-fuzz)
+fuzz: ## Fuzz the form and answer validators, the JPKI signature parser, the core-system file reader and the QR opener for 60 s each (needs a nightly toolchain and cargo-fuzz)
 	cd fuzz && mkdir -p corpus/definition && cargo +nightly fuzz run definition corpus/definition seeds/definition -- -max_total_time=60
 	cd fuzz && mkdir -p corpus/submission_validator && cargo +nightly fuzz run submission_validator corpus/submission_validator seeds/submission_validator -- -max_total_time=60
 	cd fuzz && mkdir -p corpus/jpki && cargo +nightly fuzz run jpki corpus/jpki seeds/jpki -- -max_total_time=60
 	cd fuzz && mkdir -p corpus/linkage && cargo +nightly fuzz run linkage corpus/linkage seeds/linkage -- -max_total_time=60
+	cd fuzz && mkdir -p corpus/qr_open && cargo +nightly fuzz run qr_open corpus/qr_open seeds/qr_open -- -max_total_time=60
 
 $(VENV)/.package-stamp: requirements-package.txt $(VENV)/.stamp
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-package.txt
