@@ -48,6 +48,7 @@ contract_tests!(
     aborted_or_dropped_upload_leaves_nothing,
     empty_upload_stores_a_zero_byte_object,
     upload_refuses_bad_keys,
+    versions_are_read_by_id,
 );
 
 async fn read_all(store: &dyn BlobStore, key: &str) -> Vec<u8> {
@@ -1018,4 +1019,76 @@ async fn moto_does_not_check_post_policies() {
         assert_eq!(post_form(&expired, &expired.fields, b"12").await, 204);
     })
     .await;
+}
+
+/// A version id names what was written then (S3 versioned buckets, as the linkage bucket is);
+/// the embedded store keeps one version and says so.
+async fn versions_are_read_by_id(env: Env) {
+    let (store, bucket) = env.blobs().await;
+    let key = "inbound/jumin/same-name.csv";
+    let Some(aws) = env.aws_backend() else {
+        store
+            .put(key, Bytes::from_static(b"one"), None)
+            .await
+            .unwrap();
+        let err = store.get_version(key, "v1").await.err().unwrap();
+        assert!(matches!(err, PortError::Invalid(_)), "{err:?}");
+        return;
+    };
+    let s3 = aws.s3_client();
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    store
+        .put(key, Bytes::from_static(b"first"), None)
+        .await
+        .unwrap();
+    store
+        .put(key, Bytes::from_static(b"second"), None)
+        .await
+        .unwrap();
+    let versions = s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .prefix(key)
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<(bool, String)> = versions
+        .versions()
+        .iter()
+        .map(|v| {
+            (
+                v.is_latest().unwrap_or(false),
+                v.version_id().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids.len(), 2);
+    let (old, new) = (&ids[0].1, &ids[1].1);
+    for (id, want) in [(old, b"first".as_slice()), (new, b"second".as_slice())] {
+        let (meta, mut body) = store.get_version(key, id).await.unwrap();
+        let mut got = Vec::new();
+        body.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, want);
+        assert_eq!(meta.size, want.len() as u64);
+    }
+    assert_eq!(read_all(store.as_ref(), key).await, b"second");
+    let err = store
+        .get_version("inbound/jumin/other.csv", old)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, PortError::NotFound | PortError::Invalid(_)),
+        "{err:?}"
+    );
 }

@@ -761,7 +761,12 @@ async fn batch_read_in_key_order(env: Env) {
     let mut items: Vec<Item> = (0..250u64)
         .map(|i| {
             let p = if i % 2 == 0 { &pk } else { &other };
-            let mut it = item(p, &format!("R#{i:03}"), 1 + i % 3, json!({"i": i, "名": "住民"}));
+            let mut it = item(
+                p,
+                &format!("R#{i:03}"),
+                1 + i % 3,
+                json!({"i": i, "名": "住民"}),
+            );
             if i % 7 == 0 {
                 it.gsi1 = Some(Key::new(tenant_pk(&env, "BG"), format!("{i:03}")));
             }
@@ -787,8 +792,15 @@ async fn batch_read_in_key_order(env: Env) {
         assert_eq!(found.as_ref(), expected, "{key:?}");
     }
     assert!(got[3].is_none(), "an absent key");
-    assert_eq!(got[10].as_ref(), Some(&items[42]), "a repeated key, both times");
-    assert!(got[got.len() - 2].is_none(), "an expired item is absent, as for get");
+    assert_eq!(
+        got[10].as_ref(),
+        Some(&items[42]),
+        "a repeated key, both times"
+    );
+    assert!(
+        got[got.len() - 2].is_none(),
+        "an expired item is absent, as for get"
+    );
     assert!(store.get_batch(&[]).await.unwrap().is_empty());
     let err = store.get_batch(&[Key::new("", "x")]).await.unwrap_err();
     assert!(matches!(err, PortError::Invalid(_)), "{err:?}");

@@ -482,6 +482,9 @@ impl BlobStore for CrashingBlobs {
     async fn get(&self, key: &str) -> PortResult<(BlobMeta, BlobBody)> {
         self.0.get(key).await
     }
+    async fn get_version(&self, key: &str, version: &str) -> PortResult<(BlobMeta, BlobBody)> {
+        self.0.get_version(key, version).await
+    }
     async fn head(&self, key: &str) -> PortResult<Option<BlobMeta>> {
         self.0.head(key).await
     }

@@ -145,6 +145,33 @@ impl S3BlobStore {
     }
 }
 
+impl S3BlobStore {
+    async fn get_object(
+        &self,
+        key: &str,
+        version: Option<&str>,
+    ) -> PortResult<(BlobMeta, BlobBody)> {
+        check_key(key)?;
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| map_sdk("s3", "GetObject", &e))?;
+        let meta = BlobMeta {
+            key: key.to_owned(),
+            size: size(out.content_length()),
+            etag: etag(out.e_tag()),
+            content_type: out.content_type().map(str::to_owned),
+        };
+        tracing::debug!(bucket = %self.bucket, key, size = meta.size, "blob get");
+        Ok((meta, Box::pin(out.body.into_async_read())))
+    }
+}
+
 #[async_trait]
 impl BlobStore for S3BlobStore {
     async fn put(
@@ -175,23 +202,14 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn get(&self, key: &str) -> PortResult<(BlobMeta, BlobBody)> {
-        check_key(key)?;
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| map_sdk("s3", "GetObject", &e))?;
-        let meta = BlobMeta {
-            key: key.to_owned(),
-            size: size(out.content_length()),
-            etag: etag(out.e_tag()),
-            content_type: out.content_type().map(str::to_owned),
-        };
-        tracing::debug!(bucket = %self.bucket, key, size = meta.size, "blob get");
-        Ok((meta, Box::pin(out.body.into_async_read())))
+        self.get_object(key, None).await
+    }
+
+    async fn get_version(&self, key: &str, version: &str) -> PortResult<(BlobMeta, BlobBody)> {
+        if version.is_empty() || version.len() > 1024 {
+            return Err(PortError::Invalid("version id".into()));
+        }
+        self.get_object(key, Some(version)).await
     }
 
     async fn head(&self, key: &str) -> PortResult<Option<BlobMeta>> {

@@ -415,7 +415,10 @@ impl DynamoItemStore {
 
     /// Reads one chunk (at most 100 distinct keys), retrying what DynamoDB leaves
     /// unprocessed; the items found, in no particular order.
-    async fn read_chunk(&self, keys: Vec<HashMap<String, AttributeValue>>) -> PortResult<Vec<Item>> {
+    async fn read_chunk(
+        &self,
+        keys: Vec<HashMap<String, AttributeValue>>,
+    ) -> PortResult<Vec<Item>> {
         let mut keys = keys;
         let mut found = Vec::with_capacity(keys.len());
         let mut attempt = 0;
@@ -435,7 +438,8 @@ impl DynamoItemStore {
                 .await;
             let failure = match result {
                 Ok(mut out) => {
-                    if let Some(items) = out.responses.as_mut().and_then(|r| r.remove(&self.table)) {
+                    if let Some(items) = out.responses.as_mut().and_then(|r| r.remove(&self.table))
+                    {
                         for attrs in &items {
                             if !expired(attrs, now) {
                                 found.push(item_from_attrs(attrs)?);

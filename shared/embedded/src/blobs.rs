@@ -769,6 +769,13 @@ impl BlobStore for FsBlobStore {
         Ok((meta, body))
     }
 
+    async fn get_version(&self, key: &str, _version: &str) -> PortResult<(BlobMeta, BlobBody)> {
+        check_blob_key(key)?;
+        Err(PortError::Invalid(
+            "the embedded file store keeps one version per object".into(),
+        ))
+    }
+
     async fn head(&self, key: &str) -> PortResult<Option<BlobMeta>> {
         self.check_bucket()?;
         check_blob_key(key)?;

@@ -198,6 +198,11 @@ pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, body: Bytes, content_type: Option<&str>)
     -> PortResult<BlobMeta>;
     async fn get(&self, key: &str) -> PortResult<(BlobMeta, BlobBody)>;
+    /// One version of an object, by the version id a versioned bucket gave it (S3 `versionId`,
+    /// as in an object-created notification): what was written then, even if the key has been
+    /// written again since. `NotFound` when there is no such version. A store that keeps no
+    /// versions (the embedded file store; its notifications carry none) answers `Invalid`.
+    async fn get_version(&self, key: &str, version: &str) -> PortResult<(BlobMeta, BlobBody)>;
     async fn head(&self, key: &str) -> PortResult<Option<BlobMeta>>;
     async fn delete(&self, key: &str) -> PortResult<()>;
     async fn list(
