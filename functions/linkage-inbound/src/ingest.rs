@@ -220,15 +220,46 @@ async fn load_conversion(
     Ok(ConversionTable::from_json(&json).map_err(FileError::Layout))
 }
 
-/// Opens the object; `Err(Ok(file error))` when it is gone (deleted since the notification):
-/// a permanent problem of the file, reported like any other.
-async fn open(state: &InboundState, key: &str) -> Result<Result<BlobBody, FileError>, IngestError> {
-    match state.blobs.get(key).await {
-        Ok((_, body)) => Ok(Ok(body)),
-        Err(PortError::NotFound) => Ok(Err(FileError::Io(std::io::Error::new(
+/// Opens the object as announced: by its version id in a versioned bucket, else the current
+/// object if its ETag is still the announced one. `Err(Ok(file error))` when it is gone
+/// (deleted, or replaced in an unversioned store): a permanent problem of this file, reported
+/// like any other; a replacement is processed under its own notification.
+async fn open(
+    state: &InboundState,
+    file: &InboundFile,
+) -> Result<Result<BlobBody, FileError>, IngestError> {
+    let mut by_version = file.version_id.is_some();
+    let got = match &file.version_id {
+        Some(version) => match state.blobs.get_version(&file.key, version).await {
+            // A store that keeps no versions (embedded, fed a hand-made S3 event): the
+            // current object, checked by its ETag below.
+            Err(PortError::Invalid(_)) => {
+                by_version = false;
+                state.blobs.get(&file.key).await
+            }
+            other => other,
+        },
+        None => state.blobs.get(&file.key).await,
+    };
+    let gone = |what: &str| {
+        Ok(Err(FileError::Io(std::io::Error::new(
             std::io::ErrorKind::NotFound,
-            "object not found",
-        )))),
+            what.to_owned(),
+        ))))
+    };
+    match got {
+        Ok((meta, body)) => {
+            let unquoted = |e: &str| e.trim_matches('"').to_owned();
+            if !by_version
+                && let Some(announced) = &file.etag
+                && !meta.etag.is_empty()
+                && unquoted(&meta.etag) != unquoted(announced)
+            {
+                return gone("object replaced since the notification");
+            }
+            Ok(Ok(body))
+        }
+        Err(PortError::NotFound) => gone("object not found"),
         Err(e) => Err(e.into()),
     }
 }
@@ -247,7 +278,7 @@ async fn validate(
     layout: &Arc<Layout>,
     conversion: &Arc<ConversionTable>,
 ) -> Result<Result<(), FileError>, IngestError> {
-    let body = match open(state, &file.key).await? {
+    let body = match open(state, file).await? {
         Ok(body) => body,
         Err(e) => return Ok(Err(e)),
     };
@@ -401,7 +432,7 @@ async fn apply(
         IngestState::InProgress(p) => p,
         _ => Progress::default(),
     };
-    let body = match open(state, &file.key).await? {
+    let body = match open(state, file).await? {
         Ok(body) => body,
         // Gone after it passed pass 1 (or after a checkpoint): nothing can be completed, and
         // another object version would be another file.

@@ -99,6 +99,12 @@ pub struct InboundFile {
     /// Object version id, or the event sequencer / etag when the bucket is unversioned.
     pub version: String,
     pub size: i64,
+    /// The S3 version id when the bucket is versioned: the content is read by it, so a file
+    /// written again under the same key is still read as it was announced.
+    pub version_id: Option<String>,
+    /// The announced ETag: without a version id, an object whose ETag differs was replaced
+    /// since (its own notification brings the new content).
+    pub etag: Option<String>,
 }
 
 /// What registration found.
@@ -160,6 +166,9 @@ fn parse_file(object: &CreatedObject) -> Result<InboundFile, &'static str> {
         key: key.clone(),
         version,
         size: object.size.unwrap_or(0),
+        // S3 writes "null" for objects of an unversioned bucket.
+        version_id: object.version_id.clone().filter(|v| v != "null"),
+        etag: object.etag.clone(),
     })
 }
 

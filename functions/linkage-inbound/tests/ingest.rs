@@ -22,7 +22,7 @@ use madoguchi_ports::{
     BlobStore, Clock, Condition, Index, Item, ItemStore, Key, Page, PortError, PortResult,
     QueryRequest, TxOp, query_all,
 };
-use madoguchi_residents::{FileRef, IngestState, Progress};
+use madoguchi_residents::{FileRef, IngestState, Progress, ResidentStore};
 use madoguchi_tests::{Env, contract_tests};
 
 contract_tests!(
@@ -31,6 +31,7 @@ contract_tests!(
     a_file_killed_mid_way_ends_as_a_clean_run,
     a_run_killed_before_finishing_completes_on_redelivery,
     files_of_a_system_are_applied_in_order,
+    a_file_written_again_under_its_key_is_read_as_announced,
 );
 
 const GAIJI: &str = r#"{"\uE000": "髙"}"#;
@@ -737,4 +738,111 @@ async fn a_run_killed_before_finishing_completes_on_redelivery(env: Env) {
     ] {
         assert_eq!(w.text(key).await, clean.text(key).await, "{key}");
     }
+}
+
+/// A core system writes `full.csv` twice before we read it. In a versioned bucket (the
+/// linkage bucket is one) each notification's version is read: both files apply, in order,
+/// each with its own rows. Without versions (the embedded store) the first notification finds
+/// a different object than announced and is rejected with a report; the second applies.
+async fn a_file_written_again_under_its_key_is_read_as_announced(env: Env) {
+    let w = World::of(&env).await;
+    let versioned = if let Some(aws) = env.aws_backend() {
+        aws.s3_client()
+            .put_bucket_versioning()
+            .bucket(&w.bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        true
+    } else {
+        false
+    };
+    let file = |seeds: &[u64]| {
+        let mut s = format!("{}\r\n", jumin_header());
+        for &i in seeds {
+            s.push_str(&line(&fields(i)));
+        }
+        s.into_bytes()
+    };
+    let mut first = w
+        .drop_file("jumin", "full.csv", file(&[31, 32]), "01")
+        .await;
+    let mut second = w.drop_file("jumin", "full.csv", file(&[33]), "02").await;
+    if let Some(aws) = env.aws_backend() {
+        // The notifications carry the version ids S3 gave the two writes.
+        let listed = aws
+            .s3_client()
+            .list_object_versions()
+            .bucket(&w.bucket)
+            .prefix("inbound/jumin/full.csv")
+            .send()
+            .await
+            .unwrap();
+        let mut ids: Vec<(bool, String)> = listed
+            .versions()
+            .iter()
+            .map(|v| {
+                (
+                    v.is_latest().unwrap_or(false),
+                    v.version_id().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        ids.sort();
+        for (event, id) in [(&mut first, &ids[0].1), (&mut second, &ids[1].1)] {
+            let msg = &mut event.records[0];
+            let mut body: serde_json::Value =
+                serde_json::from_str(msg.body.as_deref().unwrap()).unwrap();
+            body["Records"][0]["s3"]["object"]["versionId"] = id.clone().into();
+            msg.body = Some(body.to_string());
+        }
+    }
+    let state = w.state();
+    let store = ResidentStore::new(w.items.clone(), w.cipher.clone());
+    assert!(handle(&state, first).await.batch_item_failures.is_empty());
+    let after_first: Vec<bool> = futures::future::join_all([31, 32, 33].map(|i| {
+        let store = &store;
+        async move {
+            store
+                .resident(&tenant(), &atena(i))
+                .await
+                .unwrap()
+                .is_some()
+        }
+    }))
+    .await;
+    if versioned {
+        assert_eq!(after_first, [true, true, false], "the first version's rows");
+    } else {
+        assert_eq!(
+            after_first,
+            [false, false, false],
+            "nothing from a replaced object"
+        );
+    }
+    assert!(handle(&state, second).await.batch_item_failures.is_empty());
+    let resident = |i| {
+        let store = &store;
+        async move { store.resident(&tenant(), &atena(i)).await.unwrap() }
+    };
+    assert!(resident(33).await.is_some(), "the second file applied");
+    assert_eq!(resident(31).await.is_some(), versioned);
+    // Two registrations, two reports; the names are the same, so the second report stands.
+    let files = w
+        .items
+        .query(
+            QueryRequest::partition(format!("{}#LINKAGE#IN#jumin", tenant().as_str())).sk(
+                madoguchi_ports::SortKeyCondition::BeginsWith("FILE#".into()),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(files.items.len(), 2);
+    let summary = w.summary("full.csv").await;
+    assert_eq!(summary.applied, Some(1), "{summary:?}");
 }

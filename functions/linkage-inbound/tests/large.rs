@@ -59,6 +59,8 @@ async fn ingest_a_large_file_on_the_embedded_backend() {
         name: "large.csv".into(),
         version: "01".into(),
         size: size as i64,
+        version_id: None,
+        etag: None,
     };
     // `process` rather than `handle`: a failure shows its reason here.
     let outcome = process(&state, &file).await;
