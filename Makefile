@@ -66,7 +66,7 @@ openapi: ## Regenerate docs/openapi.json from the handlers
 bench: venv ## Cold start of every function vs. a hello-world lambda_runtime binary; the submission path (p50/p99, KMS requests per 1,000); CSV export of 100,000 applications (rows/s, peak memory); JPKI verifications/s; audit appends/s; linkage parse rows/s; QR seals and opens/s, sizes per household
 	$(CARGO) build --release -p madoguchi-coldstart -p madoguchi-forms -p madoguchi-submissions \
 	  -p madoguchi-attachments -p madoguchi-notify -p madoguchi-linkage-inbound -p madoguchi-staff \
-	  -p madoguchi-esign --bins
+	  -p madoguchi-esign -p madoguchi-linkage-outbound --bins
 	target/release/coldstart --baseline target/release/hello-lambda \
 	  --function forms=target/release/forms:events/forms/healthz.json \
 	  --function submissions=target/release/submissions:events/forms/healthz.json \
@@ -75,9 +75,11 @@ bench: venv ## Cold start of every function vs. a hello-world lambda_runtime bin
 	  --function attachments=target/release/attachments:events/linkage-inbound/s3-test-event.json \
 	  --function notify=target/release/notify:events/linkage-inbound/s3-test-event.json \
 	  --function linkage-inbound=target/release/linkage-inbound:events/linkage-inbound/s3-test-event.json \
+	  --function linkage-outbound=target/release/linkage-outbound:events/linkage-outbound/scheduled.json \
 	  --env MADOGUCHI_TABLE=madoguchi --env MADOGUCHI_TENANT=$(TENANT) \
 	  --env MADOGUCHI_BUCKET_ATTACHMENTS=madoguchi-attachments \
 	  --env MADOGUCHI_BUCKET_EXPORTS=madoguchi-exports --env MADOGUCHI_BUCKET_AUDIT=madoguchi-audit \
+	  --env MADOGUCHI_BUCKET_LINKAGE=madoguchi-linkage \
 	  --env MADOGUCHI_QUEUE_NOTIFY_URL=https://sqs.ap-northeast-1.amazonaws.com/000000000000/notify \
 	  --env MADOGUCHI_DATA_KEY_ID=alias/madoguchi-data --env MADOGUCHI_MAC_KEY_ID=alias/madoguchi-mac \
 	  --env MADOGUCHI_MAIL_FROM=no-reply@example.lg.jp \

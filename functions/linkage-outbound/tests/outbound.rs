@@ -640,3 +640,39 @@ async fn the_documented_example_sends_a_juminhyo_request() {
         "R-0100,01,窓口　花子,マドグチ　ハナコ,H2.04.01,5950025,大阪府泉大津市東雲町9-12,2,1,,20261201"
     );
 }
+
+/// The sample events the Lambda receives (`events/linkage-outbound/scheduled.json`, and an SQS
+/// nudge) each start a run; with nothing configured and nothing pending it succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_and_a_nudge_each_run_it() {
+    let env = Env::embedded().await;
+    let items = env.items().await;
+    let (blobs, _) = env.blobs().await;
+    let cipher = FieldCipher::new(env.keys().await, env.clock.clone(), CachePolicy::default());
+    let state = state_over(&env, items, blobs, cipher);
+    let path = madoguchi_tests::workspace_root().join("events/linkage-outbound/scheduled.json");
+    let scheduled: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let answer = madoguchi_linkage_outbound::handle(&state, scheduled).await;
+    assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
+    let nudge =
+        serde_json::json!({"Records": [{"messageId": "m1", "body": "{\"tenant\":\"272060\"}"}]});
+    let answer = madoguchi_linkage_outbound::handle(&state, nudge).await;
+    assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
+    // A configuration that does not parse fails the run, and with it the nudge (redelivered).
+    state
+        .config
+        .put(
+            "config/outbound.json",
+            Bytes::from_static(b"{\"systems\": 1}"),
+            None,
+        )
+        .await
+        .unwrap();
+    let nudge = serde_json::json!({"Records": [{"messageId": "m2", "body": "{}"}]});
+    let answer = madoguchi_linkage_outbound::handle(&state, nudge).await;
+    assert_eq!(
+        answer,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "m2"}]})
+    );
+}
