@@ -154,6 +154,56 @@ impl Env {
         }
     }
 
+    /// Turns versioning on for a bucket of this env; `false` on the embedded backend, whose
+    /// file store keeps one version per object.
+    pub async fn enable_versioning(&self, bucket: &str) -> bool {
+        let Some(aws) = self.aws_backend() else {
+            return false;
+        };
+        aws.s3_client()
+            .put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("enable bucket versioning");
+        true
+    }
+
+    /// The version ids of `key` in a versioned bucket of this env, oldest first (empty on the
+    /// embedded backend).
+    pub async fn version_ids(&self, bucket: &str, key: &str) -> Vec<String> {
+        let Some(aws) = self.aws_backend() else {
+            return Vec::new();
+        };
+        let listed = aws
+            .s3_client()
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(key)
+            .send()
+            .await
+            .expect("list object versions");
+        // S3 lists the newest first.
+        let mut ids: Vec<(bool, String)> = listed
+            .versions()
+            .iter()
+            .filter(|v| v.key() == Some(key))
+            .map(|v| {
+                (
+                    v.is_latest().unwrap_or(false),
+                    v.version_id().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        ids.sort();
+        ids.into_iter().map(|(_, id)| id).collect()
+    }
+
     /// A queue `<prefix>-<name>` whose messages go to `<prefix>-<name>-dlq` once received
     /// `max_receives` times.
     pub async fn queue(

@@ -746,22 +746,7 @@ async fn a_run_killed_before_finishing_completes_on_redelivery(env: Env) {
 /// a different object than announced and is rejected with a report; the second applies.
 async fn a_file_written_again_under_its_key_is_read_as_announced(env: Env) {
     let w = World::of(&env).await;
-    let versioned = if let Some(aws) = env.aws_backend() {
-        aws.s3_client()
-            .put_bucket_versioning()
-            .bucket(&w.bucket)
-            .versioning_configuration(
-                aws_sdk_s3::types::VersioningConfiguration::builder()
-                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        true
-    } else {
-        false
-    };
+    let versioned = env.enable_versioning(&w.bucket).await;
     let file = |seeds: &[u64]| {
         let mut s = format!("{}\r\n", jumin_header());
         for &i in seeds {
@@ -773,28 +758,10 @@ async fn a_file_written_again_under_its_key_is_read_as_announced(env: Env) {
         .drop_file("jumin", "full.csv", file(&[31, 32]), "01")
         .await;
     let mut second = w.drop_file("jumin", "full.csv", file(&[33]), "02").await;
-    if let Some(aws) = env.aws_backend() {
-        // The notifications carry the version ids S3 gave the two writes.
-        let listed = aws
-            .s3_client()
-            .list_object_versions()
-            .bucket(&w.bucket)
-            .prefix("inbound/jumin/full.csv")
-            .send()
-            .await
-            .unwrap();
-        let mut ids: Vec<(bool, String)> = listed
-            .versions()
-            .iter()
-            .map(|v| {
-                (
-                    v.is_latest().unwrap_or(false),
-                    v.version_id().unwrap().to_owned(),
-                )
-            })
-            .collect();
-        ids.sort();
-        for (event, id) in [(&mut first, &ids[0].1), (&mut second, &ids[1].1)] {
+    // The notifications carry the version ids S3 gave the two writes.
+    let ids = env.version_ids(&w.bucket, "inbound/jumin/full.csv").await;
+    for (event, id) in [(&mut first, ids.first()), (&mut second, ids.get(1))] {
+        if let Some(id) = id {
             let msg = &mut event.records[0];
             let mut body: serde_json::Value =
                 serde_json::from_str(msg.body.as_deref().unwrap()).unwrap();
