@@ -48,6 +48,11 @@ export const EMAIL_PROOF_HEADER = 'x-email-proof';
  * API's CORS configuration must allow it.
  */
 export const SESSION_TOKEN_HEADER = 'x-session-token';
+/**
+ * Request header carrying the secret token of a pre-application entry (`functions/qr`,
+ * `X-Entry-Token`): the citizen's only credential for it; the API's CORS must allow it.
+ */
+export const ENTRY_TOKEN_HEADER = 'x-entry-token';
 
 export interface BucketAccess {
   readonly bucket: BucketName;
@@ -143,6 +148,7 @@ const FORM = '/v1/tenants/{tenant}/forms/{slug}';
 const MANAGE = '/v1/tenants/{tenant}/manage/forms';
 const ESIGN = '/v1/tenants/{tenant}/esign/sessions';
 const CARD = '/v1/tenants/{tenant}/auth/card';
+const TENANT = '/v1/tenants/{tenant}';
 
 export const FUNCTIONS: readonly FunctionSpec[] = [
   {
@@ -275,6 +281,61 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     verifiesTokens: true,
     apiUrl: true,
     jpki: true,
+  },
+  {
+    name: 'navigator',
+    description: 'Life-event guide: which procedures apply (rules per tenant), progress, the procedure-guide code and printable page, access counts per event and channel, counter visits (HTTP API).',
+    // Evaluates rules over a small JSON guide per request: light.
+    memoryMiB: 512,
+    timeout: Duration.seconds(10),
+    trigger: {
+      kind: 'http',
+      routes: [
+        { method: 'GET', path: `${TENANT}/guide`, auth: 'none', why: 'the published life-event guide (events and their names): public information for anyone planning a visit' },
+        { method: 'POST', path: `${TENANT}/guide/events/{event}/start`, auth: 'none', why: 'counts one use of an event on a channel (an atomic counter, no data) and returns the first question; citizens need no account' },
+        { method: 'POST', path: `${TENANT}/guide/events/{event}/evaluate`, auth: 'none', why: 'evaluates the answers given in the request against the public rules; nothing is stored' },
+        { method: 'POST', path: `${TENANT}/guide/events/{event}/print`, auth: 'none', why: 'renders the result of the answers in the request as a printable page; nothing is stored' },
+        staff('GET', `${STAFF}/guide`),
+        staff('PUT', `${STAFF}/guide`),
+        staff('GET', `${STAFF}/guide/counts`),
+        staff('GET', `${STAFF}/guide/counts.csv`),
+        staff('POST', `${STAFF}/guide/visits`),
+        staff('GET', `${STAFF}/guide/visits/{id}`),
+        staff('POST', `${STAFF}/guide/visits/{id}/ticks`),
+      ],
+    },
+    table: 'readwrite',
+    // A guide change is an audit record, copied to the Object Lock bucket.
+    buckets: [{ bucket: 'audit', read: [AUDIT_PREFIX], write: [AUDIT_PREFIX] }],
+    verifiesTokens: true,
+  },
+  {
+    name: 'qr',
+    description: 'Pre-application and its QR: citizens enter their household before visiting and get a sealed code (the entry is deleted at issue); the counter opens it, audited; QR key rotation (HTTP API).',
+    // AES-GCM, DEFLATE and QR rendering of a few hundred bytes, and decoding a photo of a code
+    // (a phone JPEG of a few MB) at the counter: the photo is the heavy part.
+    memoryMiB: 1024,
+    timeout: Duration.seconds(15),
+    trigger: {
+      kind: 'http',
+      routes: [
+        { method: 'POST', path: `${TENANT}/pre-applications`, auth: 'none', why: 'starts an empty pre-application and returns its secret entry token; citizens need no account (the point is not to write at the counter)' },
+        { method: 'GET', path: `${TENANT}/pre-applications/{id}`, auth: 'none', why: `the entry is read with its secret token (header ${ENTRY_TOKEN_HEADER}), checked by the function; a wrong token is a 404` },
+        { method: 'PUT', path: `${TENANT}/pre-applications/{id}`, auth: 'none', why: `the entry is written with its secret token (header ${ENTRY_TOKEN_HEADER}), checked by the function` },
+        { method: 'POST', path: `${TENANT}/pre-applications/{id}/qr`, auth: 'none', why: `issues the sealed code once, with the entry's secret token (header ${ENTRY_TOKEN_HEADER}), and deletes the entry` },
+        { method: 'GET', path: `${TENANT}/postal-codes/{code}`, auth: 'none', why: 'Japan Post postal-code data (public) for filling the address' },
+        staff('POST', `${STAFF}/qr/open`),
+        staff('GET', `${STAFF}/qr/keys`),
+        staff('POST', `${STAFF}/qr/keys/rotate`),
+        staff('POST', `${STAFF}/qr/keys/{kid}/retire`),
+      ],
+    },
+    table: 'readwrite',
+    // Every opening and key change is an audit record, copied to the Object Lock bucket.
+    buckets: [{ bucket: 'audit', read: [AUDIT_PREFIX], write: [AUDIT_PREFIX] }],
+    // The entry is sealed with a data key; the per-tenant QR keys are data keys too.
+    keys: ['data'],
+    verifiesTokens: true,
   },
   {
     name: 'staff',

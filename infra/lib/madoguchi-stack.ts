@@ -39,7 +39,7 @@ import { Construct } from 'constructs';
 import { EDGE_REGION, JpkiConfig, ResolvedTenantConfig } from './config';
 import { zoneAndCertificate } from './dns';
 import {
-  BucketName, EMAIL_PROOF_HEADER, envName, FUNCTIONS, FunctionSpec, QUARANTINE_PREFIX, QueueName, QUEUES, SESSION_TOKEN_HEADER,
+  BucketName, EMAIL_PROOF_HEADER, ENTRY_TOKEN_HEADER, envName, FUNCTIONS, FunctionSpec, QUARANTINE_PREFIX, QueueName, QUEUES, SESSION_TOKEN_HEADER,
 } from './functions';
 
 /** Repository root: the workspace manifest `Cargo.toml` lives there. */
@@ -706,7 +706,7 @@ export class MadoguchiStack extends Stack {
         allowOrigins: [cfg.spaOrigin, cfg.staffOrigin],
         allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.PUT, apigw.CorsHttpMethod.POST,
           apigw.CorsHttpMethod.PATCH, apigw.CorsHttpMethod.DELETE, apigw.CorsHttpMethod.OPTIONS],
-        allowHeaders: ['authorization', 'content-type', 'if-match', 'idempotency-key', EMAIL_PROOF_HEADER, SESSION_TOKEN_HEADER],
+        allowHeaders: ['authorization', 'content-type', 'if-match', 'idempotency-key', EMAIL_PROOF_HEADER, SESSION_TOKEN_HEADER, ENTRY_TOKEN_HEADER],
         exposeHeaders: ['etag', 'location', 'x-request-id'],
         allowCredentials: false,
         maxAge: Duration.hours(1),

@@ -23,17 +23,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post, put};
-use madoguchi_applications::access::{StaffContext, staff_context};
-use madoguchi_applications::keys::SINGLE_SK;
-use madoguchi_applications::keys::login_pk;
-use madoguchi_audit::{AuditAction, AuditEvent, AuditLog};
-use madoguchi_domain::authz::{Action, Actor, Decision, DenyReason, Resource, authorize};
+use madoguchi_audit::{AuditEvent, AuditLog};
 use madoguchi_domain::error::{DomainError, FieldError, Problem};
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_fieldcrypt::FieldCipher;
-use madoguchi_http::auth::Role;
-use madoguchi_http::{ApiError, Authenticator, Principal};
-use madoguchi_ports::{BlobStore, Clock, Condition, IdGen, Item, ItemStore, Key, PortError, Queue};
+use madoguchi_http::{ApiError, Authenticator};
+use madoguchi_ports::{BlobStore, Clock, IdGen, ItemStore, PortError, Queue};
 use utoipa::OpenApi;
 
 /// Ports the staff function needs.
@@ -151,159 +146,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     StaffApi::openapi()
 }
 
-/// The caller of a staff route, with what authorization needs.
-pub struct Caller {
-    pub principal: Principal,
-    pub tenant: TenantId,
-    /// `None` for citizens (every staff action refuses them).
-    pub staff: Option<StaffContext>,
-}
+/// The caller of a staff route (shared by every staff-facing function).
+pub use madoguchi_staffauth::StaffCaller as Caller;
 
-impl Caller {
-    pub fn actor(&self) -> Actor<'_> {
-        match &self.staff {
-            Some(s) if s.active => Actor::Staff {
-                tenant: &self.principal.tenant,
-                depts: &s.effective,
-                admin: s.admin,
-            },
-            // A switched-off member is nobody.
-            Some(_) => Actor::Anonymous,
-            None => Actor::Citizen {
-                tenant: &self.principal.tenant,
-                owner: "",
-            },
-        }
+impl madoguchi_staffauth::StaffScope for StaffState {
+    fn items(&self) -> &Arc<dyn ItemStore> {
+        &self.items
     }
-
-    /// The audit actor: the subject id, never a name.
-    pub fn who(&self) -> String {
-        self.principal.sub.clone()
-    }
-
-    /// Asks the one authorization function; a refusal becomes the problem answer.
-    /// `hide` answers 404 instead of 403 (an application of another department or tenant
-    /// does not exist for the caller).
-    pub fn require(
-        &self,
-        action: Action,
-        resource: Resource<'_>,
-        hide: bool,
-    ) -> Result<(), ApiError> {
-        match authorize(self.actor(), action, resource) {
-            Decision::Allow(_) => Ok(()),
-            Decision::Deny(reason) => Err(refusal(reason, hide)),
-        }
-    }
-
-    pub fn allowed(&self, action: Action, resource: Resource<'_>) -> bool {
-        authorize(self.actor(), action, resource).is_allowed()
-    }
-}
-
-fn refusal(reason: DenyReason, hide: bool) -> ApiError {
-    match reason {
-        DenyReason::NotAuthenticated => DomainError::Forbidden.into(),
-        _ if hide => DomainError::NotFound.into(),
-        _ => DomainError::Forbidden.into(),
-    }
-}
-
-/// Every staff route starts with this: the tenant of the path, the verified token, the
-/// caller's departments and role as authorization sees them (and the sign-in audit record).
-impl axum::extract::FromRequestParts<StaffState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &StaffState,
-    ) -> Result<Self, Self::Rejection> {
-        let segment = parts
-            .uri
-            .path()
-            .strip_prefix("/v1/tenants/")
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_default()
-            .to_owned();
-        let tenant = madoguchi_http::tenant_from_path(&segment)?;
-        let madoguchi_http::Authenticated(principal) =
-            madoguchi_http::Authenticated::from_request_parts(parts, state).await?;
-        caller(state, principal, tenant).await
-    }
-}
-
-/// Loads the caller's context and records a staff sign-in once per token.
-pub async fn caller(
-    state: &StaffState,
-    principal: Principal,
-    tenant: TenantId,
-) -> Result<Caller, ApiError> {
-    if principal.role == Role::Citizen {
-        return Ok(Caller {
-            principal,
-            tenant,
-            staff: None,
-        });
-    }
-    if principal.tenant != tenant {
-        // Staff of another tenant: their own tenant's nobody here (authorize says OtherTenant);
-        // nothing of this tenant is read for them.
-        return Ok(Caller {
-            principal,
-            tenant,
-            staff: Some(StaffContext {
-                effective: Default::default(),
-                admin: false,
-                active: true,
-                org: Default::default(),
-            }),
-        });
-    }
-    let ctx = staff_context(
-        state.items.as_ref(),
-        &tenant,
-        &principal.sub,
-        principal.role == Role::Admin,
-        &principal.depts,
-    )
-    .await
-    .map_err(port_error)?;
-    record_login(state, &principal, &tenant).await?;
-    Ok(Caller {
-        principal,
-        tenant,
-        staff: Some(ctx),
-    })
-}
-
-/// 「ログイン」 for the audit log: Cognito signs staff in, we see their token first here. One
-/// record per token (subject and expiry), marked so later requests skip it.
-async fn record_login(
-    state: &StaffState,
-    principal: &Principal,
-    tenant: &TenantId,
-) -> Result<(), ApiError> {
-    let key = Key::new(
-        login_pk(tenant, &principal.sub, principal.expires_at),
-        SINGLE_SK,
-    );
-    if state.items.get(&key).await.map_err(port_error)?.is_some() {
-        return Ok(());
-    }
-    let mut marker = Item::new(key, serde_json::json!({}));
-    marker.expires_at = Some(principal.expires_at + 86_400);
-    match state.items.put(marker, Condition::NotExists).await {
-        Ok(()) => {
-            audit(
-                state,
-                tenant,
-                AuditEvent::new(AuditAction::StaffLogin, principal.sub.clone())
-                    .detail("role", format!("{:?}", principal.role).to_lowercase()),
-            )
-            .await
-        }
-        Err(PortError::ConditionFailed { .. }) => Ok(()),
-        Err(e) => Err(port_error(e)),
+    fn audit_log(&self) -> &AuditLog {
+        &self.audit
     }
 }
 
@@ -314,11 +165,7 @@ pub async fn audit(
     tenant: &TenantId,
     event: AuditEvent,
 ) -> Result<(), ApiError> {
-    state.audit.append(tenant, event).await.map_err(|e| {
-        tracing::error!(error = %e, "audit append failed");
-        ApiError::new(Problem::internal())
-    })?;
-    Ok(())
+    madoguchi_staffauth::audit(&state.audit, tenant, event).await
 }
 
 pub(crate) fn internal(what: &'static str) -> ApiError {

@@ -87,10 +87,16 @@ pub enum AuditAction {
     AuditVerify,
     /// A resident record (住民記録) was looked up.
     ResidentLookup,
+    /// A pre-application QR (事前申請QR) was opened at the counter (whatever the outcome).
+    QrOpen,
+    /// A per-tenant key (e.g. the QR keys) was rotated or retired.
+    KeyChange,
+    /// The life-event guide (ライフイベント案内) was changed.
+    GuideChange,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 21] = [
         AuditAction::StaffLogin,
         AuditAction::ApplicationRead,
         AuditAction::ApplicationList,
@@ -109,6 +115,9 @@ impl AuditAction {
         AuditAction::FormArchive,
         AuditAction::AuditVerify,
         AuditAction::ResidentLookup,
+        AuditAction::QrOpen,
+        AuditAction::KeyChange,
+        AuditAction::GuideChange,
     ];
 
     /// The name used in records (the serde name).
@@ -132,6 +141,9 @@ impl AuditAction {
             AuditAction::FormArchive => "form_archive",
             AuditAction::AuditVerify => "audit_verify",
             AuditAction::ResidentLookup => "resident_lookup",
+            AuditAction::QrOpen => "qr_open",
+            AuditAction::KeyChange => "key_change",
+            AuditAction::GuideChange => "guide_change",
         }
     }
 }

@@ -85,6 +85,11 @@ impl Db {
             .map_err(sql_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql_err)?;
+        // Deleted content is overwritten with zeros, not left in free pages: data that must be
+        // gone once deleted (a pre-application after its QR is issued, expired sessions) is
+        // gone from the file too. (Old WAL frames go at the next checkpoint.)
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(sql_err)?;
         // Checkpoints (copying the WAL back into the database, with an fsync) run on their
         // own connection in the background, not inside whichever request happens to cross
         // the WAL's size threshold: that request would wait for the disk.

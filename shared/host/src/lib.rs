@@ -109,6 +109,8 @@ pub struct Wiring {
     pub esign_trust: Arc<madoguchi_esign::Trust>,
     /// Base URL clients reach the API at.
     pub public_url: String,
+    /// Pre-application entry lifetime and QR validity (`MADOGUCHI_QR_*`).
+    pub qr_settings: madoguchi_qr::QrSettings,
 }
 
 async fn esign_trust(blobs: Arc<dyn BlobStore>) -> anyhow::Result<Arc<madoguchi_esign::Trust>> {
@@ -117,6 +119,12 @@ async fn esign_trust(blobs: Arc<dyn BlobStore>) -> anyhow::Result<Arc<madoguchi_
         .map(Arc::new)
         .map_err(anyhow::Error::msg)
         .context("reading the JPKI trust configuration")
+}
+
+fn qr_settings() -> anyhow::Result<madoguchi_qr::QrSettings> {
+    madoguchi_qr::QrSettings::from_env()
+        .map_err(anyhow::Error::msg)
+        .context("reading MADOGUCHI_QR_*")
 }
 
 pub async fn wire(config: &HostConfig, public_url: &str) -> anyhow::Result<Wiring> {
@@ -155,6 +163,7 @@ pub async fn wire(config: &HostConfig, public_url: &str) -> anyhow::Result<Wirin
                 clock,
                 esign_trust: esign_trust(backend.blobs(names::TRUST_BUCKET)).await?,
                 public_url: public_url.to_owned(),
+                qr_settings: qr_settings()?,
                 embedded: Some(backend),
                 wait: Duration::from_millis(500),
             })
@@ -253,6 +262,7 @@ async fn aws_wiring(
         clock,
         esign_trust: esign_trust(backend.blobs(resources.bucket(names::TRUST_BUCKET)?)).await?,
         public_url: public_url.to_owned(),
+        qr_settings: qr_settings()?,
         embedded: None,
         wait: Duration::from_secs(1),
     })
@@ -265,6 +275,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         madoguchi_submissions::openapi(),
         madoguchi_staff::openapi(),
         madoguchi_esign::openapi(),
+        madoguchi_navigator::openapi(),
+        madoguchi_qr::openapi(),
     ])
 }
 
@@ -286,6 +298,23 @@ pub fn router(wiring: &Wiring, auth: Arc<Authenticator>, dev: Option<&DevIssuer>
         clock: wiring.clock.clone(),
         audit: audit.clone(),
     });
+    let navigator = madoguchi_navigator::router(madoguchi_navigator::NavigatorState {
+        items: wiring.items.clone(),
+        audit: audit.clone(),
+        auth: auth.clone(),
+        clock: wiring.clock.clone(),
+        ids: Arc::new(UuidV7Gen),
+    });
+    let qr = madoguchi_qr::router(madoguchi_qr::QrState::new(
+        wiring.items.clone(),
+        wiring.keys.clone(),
+        wiring.cipher.clone(),
+        audit.clone(),
+        auth.clone(),
+        wiring.clock.clone(),
+        Arc::new(UuidV7Gen),
+        wiring.qr_settings,
+    ));
     let staff = madoguchi_staff::router(madoguchi_staff::StaffState {
         items: wiring.items.clone(),
         attachments: wiring.attachments.clone(),
@@ -341,6 +370,8 @@ pub fn router(wiring: &Wiring, auth: Arc<Authenticator>, dev: Option<&DevIssuer>
         .merge(submissions)
         .merge(staff)
         .merge(esign)
+        .merge(navigator)
+        .merge(qr)
         .merge(madoguchi_http::ops_routes())
         .route(
             "/openapi.json",

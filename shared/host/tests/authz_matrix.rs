@@ -298,6 +298,9 @@ fn concrete(method: &str, template: &str, ids: &Ids) -> (String, Option<Value>) 
         .replace("{version}", "1")
         .replace("{sub}", "clerk-9")
         .replace("{atena}", "0000000001")
+        .replace("{event}", "tennyu")
+        .replace("{kid}", "1")
+        .replace("{code}", "5950025")
         .replace("{verification}", "01900000-0000-7000-8000-000000000000");
     let body = match (method, template) {
         ("POST", t) if t.ends_with("/manage/forms") => {
@@ -313,6 +316,16 @@ fn concrete(method: &str, template: &str, ids: &Ids) -> (String, Option<Value>) 
             Some(json!({"name": "山田花子", "birth_date": "1990-01-01"}))
         }
         ("POST", t) if t.ends_with("/linkage-exports") => Some(json!({"system": "jumin"})),
+        ("POST", t) if t.ends_with("/start") => Some(json!({"channel": "web"})),
+        ("POST", t) if t.ends_with("/evaluate") || t.ends_with("/print") => {
+            Some(json!({"answers": {}}))
+        }
+        ("PUT", t) if t.ends_with("/staff/guide") => Some(json!({"schema": 1})),
+        ("POST", t) if t.ends_with("/staff/guide/visits") => Some(json!({"code": "MG1:x"})),
+        ("POST", t) if t.ends_with("/ticks") => Some(json!({"procedure": "x", "done": true})),
+        ("POST", t) if t.ends_with("/staff/qr/open") => Some(json!({"text": "MDG1:x"})),
+        ("POST", t) if t.ends_with("/pre-applications") => Some(json!({"procedure": "tennyu"})),
+        ("PUT", t) if t.ends_with("/pre-applications/{id}") => Some(json!({})),
         ("POST", t) if t.ends_with("/exports") => Some(json!({
             "form": SLUG, "from": "2026-01-01", "to": "2026-12-31", "columns": ["receipt"]
         })),

@@ -196,21 +196,32 @@ impl ResidentStore {
                 .is_some_and(|cur| cur.data.source.covers(file, p.row))
         });
         let covered_rows: BTreeSet<u64> = covered.iter().map(|p| p.row).collect();
-        let number_indexes: Vec<Vec<String>> = futures::stream::iter(parsed.iter())
-            .map(|p| async move {
-                let mut out = Vec::with_capacity(p.numbers.len());
-                for (_, number) in &p.numbers {
-                    out.push(
-                        self.cipher
-                            .blind_index(
-                                tenant,
-                                MY_NUMBER_INDEX_PURPOSE,
-                                number.expose().as_bytes(),
-                            )
-                            .await?,
-                    );
+        // The futures own what they use (a copy of the cipher handle, the tenant, the values):
+        // futures borrowing from this call make its own future not `Send` (rustc cannot prove
+        // the closures general over the borrows' lifetimes).
+        let tenant_owned = *tenant;
+        let number_jobs: Vec<Vec<madoguchi_linkage::MyNumber>> = parsed
+            .iter()
+            .map(|p| p.numbers.iter().map(|(_, n)| n.clone()).collect())
+            .collect();
+        let number_indexes: Vec<Vec<String>> = futures::stream::iter(number_jobs)
+            .map(|numbers| {
+                let cipher = self.cipher.clone();
+                async move {
+                    let mut out = Vec::with_capacity(numbers.len());
+                    for number in &numbers {
+                        out.push(
+                            cipher
+                                .blind_index(
+                                    &tenant_owned,
+                                    MY_NUMBER_INDEX_PURPOSE,
+                                    number.expose().as_bytes(),
+                                )
+                                .await?,
+                        );
+                    }
+                    Ok::<_, PortError>(out)
                 }
-                Ok::<_, PortError>(out)
             })
             .buffered(MACS_IN_FLIGHT)
             .try_collect()
@@ -220,9 +231,12 @@ impl ResidentStore {
             .filter_map(|p| p.content.value(col::BIRTH_DATE).map(str::to_owned))
             .collect();
         let birth_indexes: HashMap<String, String> = futures::stream::iter(births)
-            .map(|birth| async move {
-                let index = self.birth_index(tenant, &birth).await?;
-                Ok::<_, PortError>((birth, index))
+            .map(|birth: String| {
+                let cipher = self.cipher.clone();
+                async move {
+                    let index = birth_index_with(&cipher, &tenant_owned, &birth).await?;
+                    Ok::<_, PortError>((birth, index))
+                }
             })
             .buffer_unordered(MACS_IN_FLIGHT)
             .try_collect()
@@ -375,12 +389,7 @@ impl ResidentStore {
     }
 
     async fn birth_index(&self, tenant: &TenantId, date: &str) -> PortResult<String> {
-        let mut index = self
-            .cipher
-            .blind_index(tenant, BIRTH_DATE_INDEX_PURPOSE, date.as_bytes())
-            .await?;
-        index.truncate(BIRTH_INDEX_HEX);
-        Ok(index)
+        birth_index_with(&self.cipher, tenant, date).await
     }
 
     fn view(&self, content: &Content, source: &SourceRow) -> ResidentView {
@@ -577,4 +586,18 @@ fn parse(row: u64, record: &Record) -> Result<Parsed, RowRejection> {
         },
         numbers,
     })
+}
+
+/// The lookup index of a birth date: a truncated blind index (partitions spread, dates not
+/// readable from keys).
+async fn birth_index_with(
+    cipher: &FieldCipher,
+    tenant: &TenantId,
+    date: &str,
+) -> PortResult<String> {
+    let mut index = cipher
+        .blind_index(tenant, BIRTH_DATE_INDEX_PURPOSE, date.as_bytes())
+        .await?;
+    index.truncate(BIRTH_INDEX_HEX);
+    Ok(index)
 }
