@@ -52,6 +52,20 @@ async fn ingest_a_large_file_on_the_embedded_backend() {
     message.body = Some(body.to_string());
     let mut event = SqsEvent::default();
     event.records = vec![message];
+    // Memory of the ingest itself: the process's resident set sampled while it runs, against
+    // what it held before (the generated file was handed to the blob store and dropped).
+    let before = rss_kib();
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        std::thread::spawn(move || {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(rss_kib(), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        })
+    };
     let started = Instant::now();
     let file = InboundFile {
         system: "jumin".into(),
@@ -68,6 +82,15 @@ async fn ingest_a_large_file_on_the_embedded_backend() {
     // The notification delivered again: nothing to do.
     assert!(handle(&state, event).await.batch_item_failures.is_empty());
     let elapsed = started.elapsed();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "resident set: {} MiB before the ingest, {} MiB at its peak (+{} MiB)",
+        before / 1024,
+        peak / 1024,
+        peak.saturating_sub(before) / 1024
+    );
     let (_, mut summary) = blobs
         .get("results/jumin/large.csv.summary.json")
         .await
@@ -80,4 +103,17 @@ async fn ingest_a_large_file_on_the_embedded_backend() {
         "{rows} rows ({size} bytes) in {elapsed:?}: {:.0} rows/s\n{json}",
         rows as f64 / elapsed.as_secs_f64()
     );
+}
+
+/// VmRSS of this process in KiB (Linux), 0 where unknown.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
 }
