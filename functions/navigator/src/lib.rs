@@ -26,7 +26,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::{get, post};
 use madoguchi_audit::{AuditEvent, AuditLog};
-use madoguchi_domain::error::{DomainError, FieldError, Problem};
+use madoguchi_domain::error::{FieldError, Problem};
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_http::{ApiError, Authenticator};
 use madoguchi_ports::{Clock, IdGen, ItemStore, PortError};
@@ -147,14 +147,7 @@ pub(crate) fn internal(what: &'static str) -> ApiError {
 }
 
 pub(crate) fn port_error(e: PortError) -> ApiError {
-    match e {
-        PortError::ConditionFailed { .. } => DomainError::Conflict {
-            detail: "ほかの職員が先に更新しました。再読み込みしてからやり直してください。"
-                .to_owned(),
-        }
-        .into(),
-        other => madoguchi_http::port_error(other),
-    }
+    madoguchi_staffauth::port_error(e)
 }
 
 pub(crate) fn field_error(field: &str, code: &str, message: &str) -> ApiError {

@@ -24,7 +24,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{get, post, put};
 use madoguchi_audit::{AuditEvent, AuditLog};
-use madoguchi_domain::error::{DomainError, FieldError, Problem};
+use madoguchi_domain::error::{FieldError, Problem};
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_fieldcrypt::FieldCipher;
 use madoguchi_http::{ApiError, Authenticator};
@@ -174,18 +174,7 @@ pub(crate) fn internal(what: &'static str) -> ApiError {
 }
 
 pub(crate) fn port_error(e: PortError) -> ApiError {
-    match e {
-        PortError::ConditionFailed { .. } => DomainError::Conflict {
-            detail: "ほかの職員が先に更新しました。再読み込みしてからやり直してください。"
-                .to_owned(),
-        }
-        .into(),
-        PortError::NotFound => DomainError::NotFound.into(),
-        other => {
-            tracing::error!(error = %other, "storage failed");
-            ApiError::new(Problem::internal())
-        }
-    }
+    madoguchi_staffauth::port_error(e)
 }
 
 pub(crate) fn field_error(field: &str, code: &str, message: &str) -> ApiError {

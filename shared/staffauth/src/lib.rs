@@ -203,3 +203,16 @@ fn store_error(e: PortError) -> ApiError {
     tracing::error!(error = %e, "storage failed");
     ApiError::new(Problem::internal())
 }
+
+/// A store error as staff see it: a failed condition means another member changed the thing
+/// first (409 with a message that says so); the rest as every function answers them.
+pub fn port_error(e: PortError) -> ApiError {
+    match e {
+        PortError::ConditionFailed { .. } => DomainError::Conflict {
+            detail: "ほかの職員が先に更新しました。再読み込みしてからやり直してください。"
+                .to_owned(),
+        }
+        .into(),
+        other => madoguchi_http::port_error(other),
+    }
+}
