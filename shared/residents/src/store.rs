@@ -108,7 +108,14 @@ pub struct ResidentStore {
     items: Arc<dyn ItemStore>,
     cipher: FieldCipher,
     codes: ResidentCodes,
+    /// Birth date → its lookup index, per tenant: some 30,000 dates cover a city, and each is
+    /// a KMS request otherwise (a 1,000,000-row file would ask for nearly a million). The
+    /// index is what the store's own keys show anyway; 個人番号 indexes are never cached.
+    birth_indexes: Arc<std::sync::Mutex<HashMap<(TenantId, String), String>>>,
 }
+
+/// Birth dates remembered at most (a few MB); past it the memory starts afresh.
+const BIRTH_INDEX_CACHE: usize = 100_000;
 
 impl std::fmt::Debug for ResidentStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -134,6 +141,7 @@ impl ResidentStore {
             items,
             cipher,
             codes: ResidentCodes::default(),
+            birth_indexes: Arc::default(),
         }
     }
 
@@ -230,7 +238,20 @@ impl ResidentStore {
             .iter()
             .filter_map(|p| p.content.value(col::BIRTH_DATE).map(str::to_owned))
             .collect();
-        let birth_indexes: HashMap<String, String> = futures::stream::iter(births)
+        let mut birth_indexes: HashMap<String, String> = HashMap::with_capacity(births.len());
+        let mut unknown = Vec::new();
+        {
+            let cache = self.birth_indexes.lock().unwrap_or_else(|e| e.into_inner());
+            for birth in births {
+                match cache.get(&(tenant_owned, birth.clone())) {
+                    Some(index) => {
+                        birth_indexes.insert(birth, index.clone());
+                    }
+                    None => unknown.push(birth),
+                }
+            }
+        }
+        let fresh: Vec<(String, String)> = futures::stream::iter(unknown)
             .map(|birth: String| {
                 let cipher = self.cipher.clone();
                 async move {
@@ -241,6 +262,16 @@ impl ResidentStore {
             .buffer_unordered(MACS_IN_FLIGHT)
             .try_collect()
             .await?;
+        {
+            let mut cache = self.birth_indexes.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() + fresh.len() > BIRTH_INDEX_CACHE {
+                cache.clear();
+            }
+            for (birth, index) in &fresh {
+                cache.insert((tenant_owned, birth.clone()), index.clone());
+            }
+        }
+        birth_indexes.extend(fresh);
 
         let mut first_phase = Vec::new();
         let mut dirty = BTreeSet::new();

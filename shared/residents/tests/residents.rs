@@ -25,6 +25,7 @@ contract_tests!(
     later_file_moves_renames_and_records_departure,
     my_number_is_never_stored_in_plain,
     checkpoint_save_with_a_stale_version_fails,
+    birth_date_indexes_are_asked_once_per_date,
 );
 
 fn tenant() -> TenantId {
@@ -665,4 +666,88 @@ async fn checkpoint_save_with_a_stale_version_fails(env: Env) {
         items.get(&registration).await.unwrap().unwrap().data,
         serde_json::json!({"status": "received"})
     );
+}
+
+/// Counts blind-index requests (KMS `GenerateMac` in AWS).
+struct CountingKeys {
+    inner: Arc<dyn madoguchi_ports::Keys>,
+    macs: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl madoguchi_ports::Keys for CountingKeys {
+    async fn generate_data_key(
+        &self,
+        context: &madoguchi_ports::EncryptionContext,
+    ) -> PortResult<madoguchi_ports::DataKey> {
+        self.inner.generate_data_key(context).await
+    }
+    async fn unwrap_data_key(
+        &self,
+        wrapped: &[u8],
+        context: &madoguchi_ports::EncryptionContext,
+    ) -> PortResult<zeroize::Zeroizing<[u8; 32]>> {
+        self.inner.unwrap_data_key(wrapped, context).await
+    }
+    async fn mac(
+        &self,
+        context: &madoguchi_ports::EncryptionContext,
+        data: &[u8],
+    ) -> PortResult<[u8; 32]> {
+        self.macs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.mac(context, data).await
+    }
+}
+
+/// A second file of other people born on the same days asks for the 個人番号 indexes only:
+/// the birth dates' indexes are remembered (a city has some 30,000 of them, not a million).
+async fn birth_date_indexes_are_asked_once_per_date(env: Env) {
+    let keys = Arc::new(CountingKeys {
+        inner: env.keys().await,
+        macs: Default::default(),
+    });
+    let cipher = FieldCipher::new(keys.clone(), env.clock.clone(), CachePolicy::default());
+    let store = ResidentStore::new(env.items().await, cipher);
+    let first = first_file();
+    store
+        .apply(&tenant(), &file(1), rows(&first))
+        .await
+        .unwrap();
+    let numbers = first.iter().filter(|p| p.number.is_some()).count();
+    let births: std::collections::BTreeSet<&str> = first.iter().map(|p| p.birth).collect();
+    let counted = keys.macs.swap(0, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(counted, numbers + births.len());
+    let others = vec![
+        Person {
+            atena: "1000901",
+            number: Some(901),
+            ..TARO
+        },
+        Person {
+            atena: "1000902",
+            number: Some(902),
+            ..HANAKO
+        },
+        Person {
+            atena: "1000903",
+            number: None,
+            ..ICHIRO
+        },
+    ];
+    let outcome = store
+        .apply(&tenant(), &file(2), rows(&others))
+        .await
+        .unwrap();
+    assert_eq!(outcome.applied, 3);
+    assert_eq!(
+        keys.macs.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "two 個人番号, no date"
+    );
+    // And they are found by name and birth date like anyone else.
+    let found = store
+        .find(&tenant(), TARO.name, date(1975, 1, 2))
+        .await
+        .unwrap();
+    assert_eq!(atenas(&found), ["1000001", "1000901"]);
 }
