@@ -396,15 +396,15 @@ async fn claim_pending(
         let conversion = &loaded.conversions[system];
         let writer = FileWriter::new(&spec.layout, conversion, spec.line_ending)
             .map_err(|e| RunError::Config(format!("{system}: {e}")))?;
-        let row = rows::build_row(
-            &state.cipher,
-            &state.tenant,
-            &spec.layout,
-            mapping,
-            &record,
-            &writer,
-        )
-        .await?;
+        // The mapping, then the layout's own checks on the row (as the reader would see it).
+        let row = rows::build_row(&state.cipher, &state.tenant, &spec.layout, mapping, &record)
+            .await?
+            .and_then(|values| {
+                writer
+                    .check(&values)
+                    .map(|_| values)
+                    .map_err(rows::from_row_errors)
+            });
         let now = state.clock.now().to_string();
         let mut export = ExportRecord {
             system: system.to_owned(),
@@ -638,27 +638,20 @@ async fn finish_batch(
                 batch: batch.to_owned(),
                 reason: format!("form {} is no longer mapped", app.slug),
             })?;
-            let values = rows::build_row(
-                &state.cipher,
-                &state.tenant,
-                &spec.layout,
-                mapping,
-                &app,
-                &writer,
-            )
-            .await?
-            .map_err(|errors| RunError::Batch {
-                batch: batch.to_owned(),
-                reason: format!(
-                    "application {} no longer fits the layout: {}",
-                    m.application,
-                    errors
-                        .iter()
-                        .map(|e| e.code.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })?;
+            let values = rows::build_row(&state.cipher, &state.tenant, &spec.layout, mapping, &app)
+                .await?
+                .map_err(|errors| RunError::Batch {
+                    batch: batch.to_owned(),
+                    reason: format!(
+                        "application {} no longer fits the layout: {}",
+                        m.application,
+                        errors
+                            .iter()
+                            .map(|e| e.code.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
             writer.push(&values).map_err(|errors| RunError::Batch {
                 batch: batch.to_owned(),
                 reason: format!(

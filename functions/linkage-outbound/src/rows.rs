@@ -6,8 +6,7 @@ use madoguchi_applications::records::ApplicationRecord;
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_fieldcrypt::{Binding, FieldCipher, Sealed};
 use madoguchi_linkage::{
-    ColumnType, FileWriter, FormMapping, Layout, RowError, Source, SourcePath, format_date,
-    parse_path,
+    ColumnType, FormMapping, Layout, RowError, Source, SourcePath, format_date, parse_path,
 };
 use madoguchi_ports::PortResult;
 use serde_json::Value;
@@ -105,15 +104,15 @@ fn as_date(text: &str) -> Option<Date> {
     )
 }
 
-/// The row of `record` for `layout` (values in column order), or why it cannot be one.
-/// Reveals a 個人番号 only into a `my_number` column.
+/// The row of `record` for `layout` (values in column order), or why the mapping cannot make
+/// one. Whether the row fits the layout is the writer's check (`FileWriter::check` / `push`),
+/// done once by the caller. Reveals a 個人番号 only into a `my_number` column.
 pub(crate) async fn build_row(
     cipher: &FieldCipher,
     tenant: &TenantId,
     layout: &Layout,
     mapping: &FormMapping,
     record: &ApplicationRecord,
-    writer: &FileWriter<'_>,
 ) -> PortResult<Result<Vec<String>, Vec<ExportError>>> {
     let mut values = Vec::with_capacity(layout.columns.len());
     let mut errors = Vec::new();
@@ -215,11 +214,9 @@ pub(crate) async fn build_row(
         }
         values.push(value);
     }
-    if !errors.is_empty() {
-        return Ok(Err(errors));
-    }
-    Ok(match writer.check(&values) {
-        Ok(_) => Ok(values),
-        Err(e) => Err(from_row_errors(e)),
+    Ok(if errors.is_empty() {
+        Ok(values)
+    } else {
+        Err(errors)
     })
 }
