@@ -128,6 +128,11 @@ export interface TenantConfig {
   readonly malwareProtection?: boolean;
   /** JPKI trust of the esign function (CA certificates, CRLs, OCSP); omitted: e-signature and card login off. */
   readonly jpki?: JpkiConfig;
+  /**
+   * Minutes a card payment may stay pending (3-D Secure not finished, card not confirmed) before
+   * payment-events cancels it (`MADOGUCHI_PAYMENT_PENDING_MINUTES`). Default 30, 5 to 1440.
+   */
+  readonly paymentPendingMinutes?: number;
 }
 
 /** Defaults applied to every optional value, so the stack reads one complete object. */
@@ -141,7 +146,11 @@ export interface ResolvedTenantConfig extends TenantConfig {
   readonly reservedConcurrency: boolean;
   readonly originVerifyVersions: string[];
   readonly malwareProtection: boolean;
+  readonly paymentPendingMinutes: number;
 }
+
+/** Bounds of `paymentPendingMinutes` (inclusive). */
+export const PAYMENT_PENDING_MINUTES = { min: 5, max: 1440, default: 30 } as const;
 
 /** Check digit of a 全国地方公共団体コード (JIS X 0402 style, modulus 11). */
 export function municipalityCheckDigit(first5: string): number {
@@ -298,6 +307,11 @@ export function resolveConfig(raw: TenantConfig): ResolvedTenantConfig {
     fail('malwareProtection must be true or false');
   }
   jpki(raw.jpki);
+  const paymentPendingMinutes = raw.paymentPendingMinutes ?? PAYMENT_PENDING_MINUTES.default;
+  if (!Number.isInteger(paymentPendingMinutes)
+    || paymentPendingMinutes < PAYMENT_PENDING_MINUTES.min || paymentPendingMinutes > PAYMENT_PENDING_MINUTES.max) {
+    fail(`paymentPendingMinutes must be a whole number of minutes from ${PAYMENT_PENDING_MINUTES.min} to ${PAYMENT_PENDING_MINUTES.max} (got ${JSON.stringify(raw.paymentPendingMinutes)})`);
+  }
   return {
     ...raw,
     oidcProviders: raw.oidcProviders ?? [],
@@ -309,6 +323,7 @@ export function resolveConfig(raw: TenantConfig): ResolvedTenantConfig {
     reservedConcurrency: raw.reservedConcurrency ?? true,
     originVerifyVersions,
     malwareProtection: raw.malwareProtection ?? true,
+    paymentPendingMinutes,
   };
 }
 

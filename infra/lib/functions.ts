@@ -12,9 +12,9 @@ import { Duration } from 'aws-cdk-lib';
 /** Logical bucket names, as the functions read them (`MADOGUCHI_BUCKET_<NAME>`). */
 export type BucketName = 'attachments' | 'linkage' | 'exports' | 'audit' | 'trust';
 /** Logical queue names (`MADOGUCHI_QUEUE_<NAME>_URL`); each has a `<name>-dlq`. */
-export type QueueName = 'linkage-inbound' | 'linkage-outbound' | 'attachments' | 'notify';
+export type QueueName = 'linkage-inbound' | 'linkage-outbound' | 'attachments' | 'notify' | 'payment-events';
 /** Every queue the stack creates (with its dead-letter queue and its depth alarm). */
-export const QUEUES: readonly QueueName[] = ['linkage-inbound', 'linkage-outbound', 'attachments', 'notify'];
+export const QUEUES: readonly QueueName[] = ['linkage-inbound', 'linkage-outbound', 'attachments', 'notify', 'payment-events'];
 
 /**
  * Key prefix of the attachments bucket that citizens upload into (presigned POST). Objects stay
@@ -133,10 +133,23 @@ export interface FunctionSpec {
    */
   readonly jpki?: boolean;
   /**
+   * Talks to the card payment gateway (Stripe) with the tenant's credentials: may read the
+   * Secrets Manager secrets `madoguchi/<stage>/payments/*` (one per tenant, created by the
+   * operator, never by the stack: docs/deploy.md) and gets `MADOGUCHI_PAYMENT_GATEWAY`,
+   * `MADOGUCHI_PAYMENT_SECRET_PREFIX`, `MADOGUCHI_PAYMENT_ENVIRONMENT` and
+   * `MADOGUCHI_PAYMENT_PENDING_MINUTES` (config `paymentPendingMinutes`).
+   */
+  readonly payments?: true;
+  /**
    * Also invoked by an EventBridge schedule (an expression such as `rate(5 minutes)`), on top
    * of its trigger; `why` becomes the rule's description.
    */
   readonly schedule?: { readonly expression: string; readonly why: string };
+  /**
+   * Stores the deadline of a payment at submission (`functions/submissions`): gets
+   * `MADOGUCHI_PAYMENT_PENDING_MINUTES` only (no gateway access).
+   */
+  readonly setsPaymentDeadline?: true;
 }
 
 const staff = (method: HttpRoute['method'], path: string): HttpRoute => ({ method, path, auth: 'staff' });
@@ -149,6 +162,15 @@ const MANAGE = '/v1/tenants/{tenant}/manage/forms';
 const ESIGN = '/v1/tenants/{tenant}/esign/sessions';
 const CARD = '/v1/tenants/{tenant}/auth/card';
 const TENANT = '/v1/tenants/{tenant}';
+const PAYMENT_METHODS = `${TENANT}/my/payment-methods`;
+/**
+ * Saved cards belong to an account: citizen-pool JWTs and My Number Card login tokens (issued by
+ * esign, shared/cardlogin) are both accounts, and one gateway JWT authorizer trusts one issuer.
+ */
+const account = (method: HttpRoute['method'], path: string): HttpRoute => ({
+  method, path, auth: 'function',
+  why: 'saved cards belong to a citizen account: the route accepts citizen-pool JWTs and the My Number Card login tokens esign issues, which one gateway JWT authorizer cannot express (one issuer each); the function verifies either, refuses e-mail proof tokens and answers 401 otherwise',
+});
 
 export const FUNCTIONS: readonly FunctionSpec[] = [
   {
@@ -192,6 +214,8 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     memoryMiB: 1024,
     // API Gateway waits at most 30 s; includes the synchronous one-time-code mail (SES).
     timeout: Duration.seconds(10),
+    // Submissions on a form paid at submission get their payment deadline here.
+    setsPaymentDeadline: true,
     trigger: {
       kind: 'http',
       routes: [
@@ -457,6 +481,65 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     ],
     // Opens each application's sealed 個人番号 for the core system's file.
     keys: ['data'],
+  },
+  {
+    name: 'payments',
+    description: 'Card payments: citizens see and pay the fee of an application (3-D Secure) and keep saved cards; staff see payments, set fees, export payments as CSV; the gateway\'s webhooks are verified and queued (HTTP API).',
+    // Like staff: the CSV export of a form's payments streams through the encoder inside the
+    // request, so the CPU share of 1024 MiB.
+    memoryMiB: 1024,
+    // API Gateway waits 30 s at most; gateway calls (Stripe) are retried inside the request.
+    timeout: Duration.seconds(29),
+    trigger: {
+      kind: 'http',
+      routes: [
+        citizenOrProof('GET', `${TENANT}/my/applications/{id}/payment`),
+        // Idempotency-Key header: a repeated POST never charges twice.
+        citizenOrProof('POST', `${TENANT}/my/applications/{id}/payment`),
+        account('GET', PAYMENT_METHODS),
+        account('POST', `${PAYMENT_METHODS}/setup`),
+        account('PUT', `${PAYMENT_METHODS}/{pm}/default`),
+        account('DELETE', `${PAYMENT_METHODS}/{pm}`),
+        staff('GET', `${STAFF}/applications/{id}/payment`),
+        staff('PUT', `${STAFF}/applications/{id}/fee`),
+        staff('GET', `${STAFF}/forms/{slug}/payments.csv`),
+        {
+          method: 'POST', path: `${TENANT}/payments/webhook`, auth: 'none',
+          why: 'called by the card gateway (Stripe), which has no token of ours: the function verifies every request by its Stripe-Signature HMAC over the raw body with the tenant\'s webhook secret before storing and queueing it, and refuses anything else',
+        },
+      ],
+    },
+    table: 'readwrite',
+    // Staff views of payments, fee changes and CSV exports are audit records, copied to the
+    // Object Lock bucket (as the staff function's).
+    buckets: [{ bucket: 'audit', read: [AUDIT_PREFIX], write: [AUDIT_PREFIX] }],
+    // Verified webhook events and nudges to payment-events; receipts and failures to notify.
+    sendsTo: ['payment-events', 'notify'],
+    verifiesTokens: true,
+    // 3-D Secure return URLs point back at the API.
+    apiUrl: true,
+    payments: true,
+  },
+  {
+    name: 'payment-events',
+    description: 'Payment events: applies verified gateway webhook events from the queue, cancels card payments left pending, reconciles payment records with the gateway (SQS and a schedule).',
+    // Small JSON events and gateway calls: I/O-bound.
+    memoryMiB: 512,
+    // The reconciliation lists the gateway's recent payment intents per tenant, paging through
+    // them with retries; the queue's visibility timeout follows (6 ×).
+    timeout: Duration.minutes(5),
+    // Webhook events are few; two batches at a time keep the gateway's API rate limit far away.
+    // No reservation: the event source caps the queue's share, and a scheduled run is never
+    // throttled by the queue's.
+    trigger: { kind: 'sqs', queue: 'payment-events', batchSize: 10, maxConcurrency: 2 },
+    schedule: {
+      expression: 'rate(10 minutes)',
+      why: 'Cancels card payments left pending past the configured time and reconciles our payment records with the gateway\'s (fixes what a lost webhook left behind).',
+    },
+    table: 'readwrite',
+    // Receipts and payment failures are mailed by notify.
+    sendsTo: ['notify'],
+    payments: true,
   },
 ];
 

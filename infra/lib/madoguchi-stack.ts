@@ -99,14 +99,32 @@ export function jpkiEnvironment(jpki: JpkiConfig | undefined): Record<string, st
   return env;
 }
 
+/** The card payment gateway the payment functions talk to (`MADOGUCHI_PAYMENT_GATEWAY`). */
+export const PAYMENT_GATEWAY = 'stripe';
+
+/**
+ * Name prefix of the per-tenant gateway credentials in Secrets Manager: the secret of a tenant
+ * is `<prefix><municipality code>` (JSON `{"secret_key": …, "webhook_secret": …}`), created by
+ * the operator (docs/deploy.md), never by this stack.
+ */
+export function paymentSecretPrefix(cfg: ResolvedTenantConfig): string {
+  return `madoguchi/${cfg.stage}/payments/`;
+}
+
+/**
+ * The variables of a function with `payments` (functions/payments, functions/payment-events).
+ */
+export function paymentEnvironment(cfg: ResolvedTenantConfig): Record<string, string> {
+  return {
+    MADOGUCHI_PAYMENT_GATEWAY: PAYMENT_GATEWAY,
+    MADOGUCHI_PAYMENT_SECRET_PREFIX: paymentSecretPrefix(cfg),
+    MADOGUCHI_PAYMENT_ENVIRONMENT: cfg.stage,
+    MADOGUCHI_PAYMENT_PENDING_MINUTES: String(cfg.paymentPendingMinutes),
+  };
+}
+
 /** Schedules whose target functions do not exist yet: created disabled, see docs/deploy.md. */
 export const SCHEDULES = [
-  {
-    id: 'PaymentReconciliation',
-    // 05:00 JST daily, after the payment gateway's settlement file.
-    schedule: events.Schedule.cron({ minute: '0', hour: '20' }),
-    target: 'payments (to come): reconciles gateway settlements with payment records',
-  },
   {
     id: 'ExpirySweep',
     // Hourly: drafts, unfinished uploads in quarantine/, stale signing sessions.
@@ -133,12 +151,15 @@ export class MadoguchiStack extends Stack {
   public readonly originVerifySecret: secretsmanager.Secret;
   /** The functions this stack deploys. */
   public readonly catalog: readonly FunctionSpec[];
+  /** Name prefix of the tenants' card gateway secrets (`madoguchi/<stage>/payments/`). */
+  public readonly paymentSecretPrefix: string;
   private readonly cfg: ResolvedTenantConfig;
 
   constructor(scope: Construct, id: string, props: MadoguchiStackProps) {
     super(scope, id, props);
     const cfg = props.config;
     this.cfg = cfg;
+    this.paymentSecretPrefix = paymentSecretPrefix(cfg);
     const name = `madoguchi-${cfg.municipalityCode}-${cfg.stage}`;
     Tags.of(this).add('madoguchi:tenant', cfg.municipalityCode);
     Tags.of(this).add('madoguchi:stage', cfg.stage);
@@ -581,6 +602,8 @@ export class MadoguchiStack extends Stack {
       // CRL and OCSP fetches go to J-LIS over the internet: the functions run outside any VPC
       // (this stack creates none), so Lambda's own network reaches it without a NAT gateway.
       if (spec.jpki) Object.assign(env, jpkiEnvironment(cfg.jpki));
+      if (spec.payments) Object.assign(env, paymentEnvironment(cfg));
+      if (spec.setsPaymentDeadline) env.MADOGUCHI_PAYMENT_PENDING_MINUTES = String(cfg.paymentPendingMinutes);
       // Behind CloudFront only: the accepted x-origin-verify values (a dynamic reference).
       if (spec.trigger.kind === 'http') env.MADOGUCHI_ORIGIN_VERIFY = originVerify;
       if (spec.verifiesTokens) {
@@ -890,6 +913,15 @@ export class MadoguchiStack extends Stack {
     }
     if (spec.keys?.includes('mac')) {
       fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['kms:GenerateMac'], resources: [this.keys.mac.keyArn] }));
+    }
+    if (spec.payments) {
+      // The tenants' gateway credentials, created by the operator (docs/deploy.md). Secrets
+      // Manager appends a random 6-character suffix to a secret's ARN, hence the `*` after the
+      // prefix. Encrypted with the account's aws/secretsmanager key, whose policy lets
+      // Secrets Manager decrypt for any principal of the account allowed GetSecretValue: no
+      // KMS grant here.
+      allow('PaymentSecrets', ['secretsmanager:GetSecretValue'],
+        [`arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${this.paymentSecretPrefix}*`]);
     }
     if (spec.mail) {
       fn.addToRolePolicy(new iam.PolicyStatement({

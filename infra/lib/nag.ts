@@ -41,6 +41,11 @@ export function acknowledgements(stack: MadoguchiStack, catalog: readonly Functi
           `Prefix grant: ${spec.name} may only touch objects under ${p} of the ${b.bucket} bucket; object keys below it are not known in advance.`);
       }
     }
+    if (spec.payments) {
+      const prefix = stack.paymentSecretPrefix;
+      ack(fn.role!.node.findChild('DefaultPolicy'), `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${prefix}*]`,
+        `The card gateway's credentials, one Secrets Manager secret per tenant named ${prefix}<tenant code>, created by the municipality's operator (never by the stack): ${spec.name} may read those secrets only (GetSecretValue, no other action). Secrets Manager appends a random 6-character suffix to each secret's ARN, hence the wildcard after the name.`);
+    }
     if (spec.trigger.kind === 'http') {
       ack(fn, 'Serverless::Serverless-LambdaDLQ',
         'Invoked synchronously by API Gateway: the caller receives the error; there is no asynchronous event to keep.');

@@ -205,9 +205,9 @@ describe('attachments bucket: uploads, notification, CORS', () => {
     assert.ok(!rules[0].AllowedOrigins.includes('*') && !rules[0].AllowedOrigins.includes(cfg.staffOrigin));
   });
 
-  test('queues: linkage-inbound, linkage-outbound, attachments and notify, each with a dead-letter queue whose depth is alarmed', () => {
+  test('queues: linkage-inbound, linkage-outbound, attachments, notify and payment-events, each with a dead-letter queue whose depth is alarmed', () => {
     assert.deepEqual(Object.keys(s.stack.queues).sort(), [...QUEUES].sort());
-    assert.deepEqual([...QUEUES].sort(), ['attachments', 'linkage-inbound', 'linkage-outbound', 'notify']);
+    assert.deepEqual([...QUEUES].sort(), ['attachments', 'linkage-inbound', 'linkage-outbound', 'notify', 'payment-events']);
     const alarms = Object.entries(resources(t, 'AWS::CloudWatch::Alarm'));
     for (const [name, id] of [['attachments', 'AttachmentsDlqDepth'], ['notify', 'NotifyDlqDepth']] as const) {
       const found = alarms.filter(([logical]) => logical.startsWith(id));

@@ -29,6 +29,14 @@ test('GuardDuty Malware Protection on attachments is on unless switched off', ()
   assert.equal(resolveConfig({ ...base, malwareProtection: false }).malwareProtection, false);
 });
 
+test('card payments left pending: 30 minutes unless configured, 5 to 1440 accepted', () => {
+  assert.equal(resolveConfig({ ...base, paymentPendingMinutes: undefined }).paymentPendingMinutes, 30);
+  for (const m of [5, 30, 90, 1440]) assert.equal(resolveConfig({ ...base, paymentPendingMinutes: m }).paymentPendingMinutes, m);
+  for (const m of [0, 4, 1441, 10080, -30, 12.5, Number.NaN, '30' as unknown as number]) {
+    assert.throws(() => resolveConfig({ ...base, paymentPendingMinutes: m }), /paymentPendingMinutes must be a whole number of minutes from 5 to 1440/, String(m));
+  }
+});
+
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n';
 
 test('JPKI trust: optional; blob:anchors/… or PEM anchors, http(s) or blob:crl/ CRLs, http(s) OCSP', () => {

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { RustFunction } from 'cargo-lambda-cdk';
 
-import { FUNCTIONS } from '../lib/functions';
+import { FUNCTIONS, QueueName } from '../lib/functions';
 import { ACKNOWLEDGED } from '../lib/nag';
 import { originVerifySecretName, SCHEDULES } from '../lib/madoguchi-stack';
 import { exampleConfig, INFRA, REPO, resources, synth, Synth } from './helpers';
@@ -86,7 +86,7 @@ describe('functions', () => {
     const submissions = env('submissions');
     assert.deepEqual(Object.keys(submissions).sort(), [
       'MADOGUCHI_API_URL', 'MADOGUCHI_BUCKET_ATTACHMENTS', 'MADOGUCHI_CITIZEN_AUDIENCE', 'MADOGUCHI_CITIZEN_ISSUER', 'MADOGUCHI_DATA_KEY_ID', 'MADOGUCHI_MAC_KEY_ID',
-      'MADOGUCHI_MAIL_FROM', 'MADOGUCHI_ORIGIN_VERIFY', 'MADOGUCHI_QUEUE_NOTIFY_URL', 'MADOGUCHI_STAFF_AUDIENCE', 'MADOGUCHI_STAFF_ISSUER',
+      'MADOGUCHI_MAIL_FROM', 'MADOGUCHI_ORIGIN_VERIFY', 'MADOGUCHI_PAYMENT_PENDING_MINUTES', 'MADOGUCHI_QUEUE_NOTIFY_URL', 'MADOGUCHI_STAFF_AUDIENCE', 'MADOGUCHI_STAFF_ISSUER',
       'MADOGUCHI_TABLE', 'MADOGUCHI_TENANT', 'RUST_LOG',
     ]);
     assert.deepEqual(submissions.MADOGUCHI_BUCKET_ATTACHMENTS, ref(idOf(s.stack.buckets.attachments)));
@@ -106,11 +106,12 @@ describe('functions', () => {
     assert.deepEqual(Object.keys(notify).sort(), ['MADOGUCHI_MAIL_FROM', 'MADOGUCHI_TABLE', 'MADOGUCHI_TENANT', 'RUST_LOG']);
   });
 
-  test('queue consumers: linkage-inbound, attachments, notify, each on its own queue with partial batch responses', () => {
+  test('queue consumers: linkage-inbound, linkage-outbound, attachments, notify, payment-events, each on its own queue with partial batch responses', () => {
     // One core-system file per invocation: a large file takes the whole 15 minutes.
-    const expected: Array<[string, 'linkage-inbound' | 'linkage-outbound' | 'attachments' | 'notify', number, number]> = [
+    const expected: Array<[string, QueueName, number, number]> = [
       ['linkage-inbound', 'linkage-inbound', 2, 1], ['linkage-outbound', 'linkage-outbound', 2, 10],
       ['attachments', 'attachments', 5, 10], ['notify', 'notify', 2, 10],
+      ['payment-events', 'payment-events', 2, 10],
     ];
     t.resourceCountIs('AWS::Lambda::EventSourceMapping', expected.length);
     for (const [fn, queue, concurrency, batch] of expected) {
@@ -619,13 +620,24 @@ describe('operations', () => {
     const live = Object.values(resources(t, 'AWS::Events::Rule'))
       .filter((r) => !/to come/.test(r.Properties!.Description));
     const scheduled = FUNCTIONS.filter((f) => f.schedule);
-    assert.deepEqual(scheduled.map((f) => f.name), ['linkage-outbound']);
+    assert.deepEqual(scheduled.map((f) => f.name), ['linkage-outbound', 'payment-events']);
     assert.equal(live.length, scheduled.length);
-    const rule = live[0].Properties!;
-    assert.equal(rule.ScheduleExpression, 'rate(5 minutes)');
-    assert.notEqual(rule.State, 'DISABLED');
-    assert.equal(rule.Targets.length, 1);
-    assert.deepEqual(rule.Targets[0].Arn, arn(idOf(s.stack.functions['linkage-outbound'])));
+    for (const [name, expression] of [['linkage-outbound', 'rate(5 minutes)'], ['payment-events', 'rate(10 minutes)']] as const) {
+      const found = live.filter((r) => JSON.stringify(r.Properties!.Targets?.[0]?.Arn) === JSON.stringify(arn(idOf(s.stack.functions[name]))));
+      assert.equal(found.length, 1, name);
+      const rule = found[0].Properties!;
+      assert.equal(rule.ScheduleExpression, expression, name);
+      assert.notEqual(rule.State, 'DISABLED');
+      assert.equal(rule.Targets.length, 1);
+      assert.equal(rule.Description, FUNCTIONS.find((f) => f.name === name)!.schedule!.why);
+      // What EventBridge could not deliver lands in the function's own queue's DLQ.
+      assert.deepEqual(rule.Targets[0].DeadLetterConfig, { Arn: arn(idOf(s.stack.queues[name].dlq)) });
+    }
+  });
+
+  test('the payment reconciliation placeholder is gone: payment-events runs it', () => {
+    assert.ok(!SCHEDULES.some((x) => (x.id as string) === 'PaymentReconciliation'));
+    assert.ok(!Object.values(resources(t, 'AWS::Events::Rule')).some((r) => /payments \(to come\)/.test(r.Properties!.Description)));
   });
 
   test('alarms to the SNS topic: errors, throttles, DLQ depth > 0, API 5xx, p99 latency', () => {

@@ -73,10 +73,17 @@ pub async fn notify(state: &NotifyState, body: &str) -> PortResult<Sent> {
     let Some(to) = app.email.clone() else {
         return Ok(Sent::NotWanted);
     };
-    if !app.notify.iter().any(|e| e == &message.event) {
+    // Payment notices are part of the payment itself: always sent.
+    let mandatory = PAYMENT_EVENTS.contains(&message.event.as_str());
+    if !mandatory && !app.notify.iter().any(|e| e == &message.event) {
         return Ok(Sent::NotWanted);
     }
-    let Some(email) = compose(state, &app, &message.event, to) else {
+    let money = if mandatory {
+        payment_lines(state, &tenant, &app, &message).await?
+    } else {
+        String::new()
+    };
+    let Some(email) = compose(state, &app, &message.event, to, &money) else {
         return Ok(Sent::Dropped("no template for the event"));
     };
     let marker_event = match message.seq {
@@ -129,8 +136,57 @@ fn one_line(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
-/// The mail for an event, in Japanese.
-fn compose(state: &NotifyState, app: &ApplicationRecord, event: &str, to: String) -> Option<Email> {
+/// Notices about the fee: sent whatever the form's notification settings say.
+pub const PAYMENT_EVENTS: [&str; 3] = ["payment_requested", "payment_cancelled", "refunded"];
+
+/// The amounts a payment notice states, read from the ledger when the mail is written.
+async fn payment_lines(
+    state: &NotifyState,
+    tenant: &TenantId,
+    app: &ApplicationRecord,
+    message: &NotifyMessage,
+) -> PortResult<String> {
+    let Some(item) = state
+        .items
+        .get(&madoguchi_payment_ledger::keys::ledger_key(tenant, &app.id))
+        .await?
+    else {
+        return Ok(String::new());
+    };
+    let ledger: madoguchi_payment_ledger::Ledger = serde_json::from_value(item.data)
+        .map_err(|_| PortError::Backend("payment ledger does not parse".into()))?;
+    Ok(match message.event.as_str() {
+        "payment_requested" => format!(
+            "手数料: {}\nお支払い済み: {}\nお支払いいただく金額: {}\n\n\
+             申請履歴の「お支払い」から、保存したカードまたは新しいカードでお支払いください。\n",
+            ledger.fee,
+            ledger.net(),
+            ledger.due()
+        ),
+        "refunded" => {
+            let amount = message
+                .seq
+                .and_then(|seq| ledger.refunds.iter().find(|r| u64::from(r.seq) == seq))
+                .map(|r| r.amount.to_string())
+                .unwrap_or_default();
+            format!(
+                "手数料が {} に変更されたため、{} をお支払いいただいたカードに返金します。\n\
+                 カード会社の締め日により、ご利用明細への反映は翌月以降になることがあります。\n",
+                ledger.fee, amount
+            )
+        }
+        _ => String::new(),
+    })
+}
+
+/// The mail for an event, in Japanese; `money` is the payment notice's amounts.
+fn compose(
+    state: &NotifyState,
+    app: &ApplicationRecord,
+    event: &str,
+    to: String,
+    money: &str,
+) -> Option<Email> {
     let title = one_line(&app.form_title);
     let (subject, lead) = match event {
         "received" => (
@@ -148,6 +204,21 @@ fn compose(state: &NotifyState, app: &ApplicationRecord, event: &str, to: String
         "completed" => (
             format!("【手続完了】{title}（受付番号 {}）", app.receipt),
             format!("「{title}」の申請の手続が完了しました。"),
+        ),
+        "payment_requested" => (
+            format!("【お支払いのお願い】{title}（受付番号 {}）", app.receipt),
+            format!("「{title}」の申請の手数料が確定しました。お支払いをお願いします。\n\n{money}"),
+        ),
+        "payment_cancelled" => (
+            format!("【申請取消】{title}（受付番号 {}）", app.receipt),
+            format!(
+                "「{title}」の申請は、期限までにお支払いが完了しなかったため取り消しました。\n\
+                 お手数ですが、もう一度申請してください。カードへの請求はありません。"
+            ),
+        ),
+        "refunded" => (
+            format!("【返金のお知らせ】{title}（受付番号 {}）", app.receipt),
+            format!("「{title}」の申請の手数料について、返金の手続を行いました。\n\n{money}"),
         ),
         _ => return None,
     };

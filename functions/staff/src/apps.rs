@@ -123,7 +123,7 @@ async fn published_version(
 pub struct ListQuery {
     /// Form slug; without it, every form the caller may view.
     pub form: Option<String>,
-    /// `received`, `in_review`, `returned`, `on_hold`, `completed`, `rejected`, `withdrawn`.
+    /// `payment_pending`, `received`, `in_review`, `returned`, `on_hold`, `completed`, `rejected`, `withdrawn`, `cancelled`.
     pub status: Option<String>,
     /// Submitted on or after this day (Japan time), `YYYY-MM-DD`.
     pub from: Option<String>,

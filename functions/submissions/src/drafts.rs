@@ -75,6 +75,10 @@ pub struct ConfirmResult {
     pub errors: Vec<FieldError>,
     /// What will be submitted, display-ready, in form order (個人番号 masked).
     pub summary: Vec<Row>,
+    /// The fee (手数料) these answers come to, line by line, when the form has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub fee: Option<ConfirmFee>,
 }
 
 /// A stored sensitive answer: the sealed value and its mask.
@@ -359,6 +363,14 @@ pub async fn delete_draft(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The fee shown on the confirm screen: when it is paid and how it adds up.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConfirmFee {
+    pub timing: madoguchi_domain::form::PaymentTiming,
+    #[serde(flatten)]
+    pub breakdown: madoguchi_domain::form::FeeBreakdown,
+}
+
 /// Validates answers the way submission will and returns the summary and every error.
 #[utoipa::path(
     post,
@@ -382,9 +394,23 @@ pub async fn confirm(
     let checked = check_submission(&state, &citizen, &slug, body).await?;
     let mut all = checked.checked.errors;
     all.extend(checked.attachment_errors);
+    let fee = match &checked.form.definition.fee {
+        Some(rule) => match madoguchi_domain::form::compute_fee(rule, &checked.checked.values) {
+            Ok(breakdown) => Some(ConfirmFee {
+                timing: rule.timing,
+                breakdown,
+            }),
+            Err(e) => {
+                all.push(e);
+                None
+            }
+        },
+        None => None,
+    };
     Ok(Json(ConfirmResult {
         valid: all.is_empty(),
         errors: all,
+        fee,
         summary: checked
             .checked
             .summary

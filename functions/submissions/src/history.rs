@@ -68,9 +68,10 @@ pub struct ApplicationView {
     pub slug: String,
     pub form_title: String,
     pub form_version: u64,
-    /// `received`, `in_review`, `returned`, `on_hold`, `completed`, `rejected`, `withdrawn`.
+    /// `payment_pending`, `received`, `in_review`, `returned`, `on_hold`, `completed`,
+    /// `rejected`, `withdrawn`, `cancelled`.
     pub status: String,
-    /// 処理状況 as shown (受付, 審査中, 差戻, 保留, 完了, 却下, 取下げ).
+    /// 処理状況 as shown (支払待ち, 受付, 審査中, 差戻, 保留, 完了, 却下, 取下げ, 取消).
     pub status_label: String,
     pub submitted_at: String,
     /// The contents as confirmed (個人番号 masked).

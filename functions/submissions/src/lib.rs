@@ -55,6 +55,9 @@ pub struct Settings {
     pub draft_expiry: Duration,
     /// The API's public base URL (links for the JPKI smartphone app).
     pub api_base_url: String,
+    /// How long a payment at submission may stay unpaid before the application is
+    /// cancelled (`MADOGUCHI_PAYMENT_PENDING_MINUTES`).
+    pub payment_pending: jiff::SignedDuration,
 }
 
 impl Default for Settings {
@@ -66,6 +69,7 @@ impl Default for Settings {
             proof_expiry: Duration::from_secs(2 * 3600),
             draft_expiry: Duration::from_secs(90 * 24 * 3600),
             api_base_url: "http://127.0.0.1:8080".to_owned(),
+            payment_pending: madoguchi_payment_ledger::DEFAULT_PENDING,
         }
     }
 }

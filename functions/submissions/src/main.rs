@@ -25,6 +25,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     let settings = Settings {
         mail_from: resources.mail_from()?.to_owned(),
         api_base_url: std::env::var("MADOGUCHI_API_URL").unwrap_or_default(),
+        payment_pending: madoguchi_payment_ledger::pending_timeout_from(
+            std::env::var(madoguchi_payment_ledger::PENDING_MINUTES_ENV)
+                .ok()
+                .as_deref(),
+        )?,
         ..Settings::default()
     };
     let state = SubmissionsState {

@@ -19,14 +19,16 @@ use madoguchi_applications::{
     ApplicationRecord, ApplicationStatus, AttachmentRef, DisplayRow, NotifyMessage, PublishedForm,
     applicant_name, application_item, history_item,
 };
+use madoguchi_domain::Yen;
 use madoguchi_domain::error::FieldError;
-use madoguchi_domain::form::NotifyEvent;
+use madoguchi_domain::form::{NotifyEvent, PaymentTiming, compute_fee};
 use madoguchi_domain::ids::ApplicationId;
 use madoguchi_domain::mynumber::normalize_my_number;
 use madoguchi_domain::receipt::ReceiptNumber;
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_fieldcrypt::Binding;
 use madoguchi_http::{ApiError, ApiJson};
+use madoguchi_payment_ledger::{Ledger, ledger_ops};
 use madoguchi_ports::{Condition, Item, Key, OutgoingMessage, PortError, TxOp};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -50,9 +52,17 @@ pub struct Submitted {
     /// 受付番号: quote it when asking about the application.
     pub receipt_number: String,
     pub form_title: String,
-    /// `received`.
+    /// `received`, or `payment_pending` when the form's fee is paid at submission (pay it
+    /// with `POST …/my/applications/{id}/payment` before `pay_by`).
     pub status: String,
     pub submitted_at: String,
+    /// The fee in yen, when the form has one (for a fee after acceptance: the amount the
+    /// form computes; staff confirm it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fee: Option<i64>,
+    /// When an unpaid payment at submission is cancelled with the application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_by: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -151,6 +161,17 @@ pub async fn submit(
     )
     .await?;
 
+    // The fee (手数料), from the same normalised answers that are stored.
+    let fee = match &form.definition.fee {
+        Some(rule) => Some((
+            rule.timing,
+            compute_fee(rule, &checked.values).map_err(|e| ApiError::validation(vec![e]))?,
+        )),
+        None => None,
+    };
+    let pay_now = fee
+        .as_ref()
+        .is_some_and(|(t, b)| *t == PaymentTiming::AtSubmission && b.total > Yen::ZERO);
     let id = draft_id.unwrap_or_else(|| ApplicationId::new(state.ids.new_id()));
     let (values, blind_indexes) = seal_values(&state, &tenant, &form, &id, checked.values).await?;
     let now = state.clock.now();
@@ -163,7 +184,11 @@ pub async fn submit(
         form_title: form.definition.title.clone(),
         form_version: form.version,
         owner: citizen.owner.key_part(),
-        status: ApplicationStatus::Received,
+        status: if pay_now {
+            ApplicationStatus::PaymentPending
+        } else {
+            ApplicationStatus::Received
+        },
         submitted_at: now.to_string(),
         answers: values,
         applicant_name: applicant_name(&summary),
@@ -198,14 +223,36 @@ pub async fn submit(
         let receipt = ReceiptNumber::from_random(rng.next_u64());
         let mut record = record.clone();
         record.receipt = receipt.as_str().to_owned();
+        let ledger = fee.as_ref().map(|(timing, breakdown)| {
+            let mut l = Ledger::new(
+                id,
+                tenant.as_str(),
+                &slug,
+                &record.receipt,
+                &record.form_title,
+                &record.owner,
+                *timing,
+                Some(breakdown.clone()),
+                &record.submitted_at,
+            );
+            if pay_now {
+                let pay_by = now
+                    .checked_add(state.settings.payment_pending)
+                    .unwrap_or(now);
+                l.expires_at = Some(pay_by.to_string());
+            }
+            l
+        });
         let response = Submitted {
             application_id: id,
             receipt_number: record.receipt.clone(),
             form_title: record.form_title.clone(),
-            status: "received".to_owned(),
+            status: record.status.as_str().to_owned(),
             submitted_at: record.submitted_at.clone(),
+            fee: ledger.as_ref().map(|l| l.fee.value()),
+            pay_by: ledger.as_ref().and_then(|l| l.expires_at.clone()),
         };
-        let ops = transaction(
+        let mut ops = transaction(
             &tenant,
             &citizen,
             &slug,
@@ -216,10 +263,15 @@ pub async fn submit(
             now,
             signature.as_ref(),
         );
+        // The payment ledger is born with the application (after every indexed operation).
+        if let Some(l) = &ledger {
+            ops.extend(ledger_ops(&tenant, None, l, None));
+        }
         match state.items.transact(ops).await {
             Ok(()) => {
-                tracing::info!(application = %id, "application received");
-                if record.notify.iter().any(|e| e == "received") {
+                tracing::info!(application = %id, status = record.status.as_str(), "application received");
+                // A payment at submission sends the receipt mail once paid.
+                if !pay_now && record.notify.iter().any(|e| e == "received") {
                     queue_notice(&state, &tenant, &id, "received", None).await;
                 }
                 return Ok((StatusCode::CREATED, Json(response)).into_response());

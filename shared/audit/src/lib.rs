@@ -93,10 +93,12 @@ pub enum AuditAction {
     KeyChange,
     /// The life-event guide (ライフイベント案内) was changed.
     GuideChange,
+    /// Staff set or changed an application's fee (手数料).
+    FeeChange,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 21] = [
+    pub const ALL: [AuditAction; 22] = [
         AuditAction::StaffLogin,
         AuditAction::ApplicationRead,
         AuditAction::ApplicationList,
@@ -118,6 +120,7 @@ impl AuditAction {
         AuditAction::QrOpen,
         AuditAction::KeyChange,
         AuditAction::GuideChange,
+        AuditAction::FeeChange,
     ];
 
     /// The name used in records (the serde name).
@@ -144,6 +147,7 @@ impl AuditAction {
             AuditAction::QrOpen => "qr_open",
             AuditAction::KeyChange => "key_change",
             AuditAction::GuideChange => "guide_change",
+            AuditAction::FeeChange => "fee_change",
         }
     }
 }

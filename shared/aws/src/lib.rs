@@ -1,7 +1,8 @@
 //! AWS adapters for the Madoguchi ports: DynamoDB ([`DynamoItemStore`]), S3
-//! ([`S3BlobStore`]), SQS ([`SqsQueue`]), KMS ([`KmsKeys`]), SES v2 ([`SesMailer`]) and
-//! GuardDuty Malware Protection for S3's object tags ([`GuardDutyTagScanner`]), over the
-//! official `aws-sdk-*` crates.
+//! ([`S3BlobStore`]), SQS ([`SqsQueue`]), KMS ([`KmsKeys`]), SES v2 ([`SesMailer`]),
+//! GuardDuty Malware Protection for S3's object tags ([`GuardDutyTagScanner`]) and, for the
+//! payment gateway's per-tenant credentials, Secrets Manager ([`SecretsManagerAccounts`]),
+//! over the official `aws-sdk-*` crates.
 //!
 //! A Lambda function builds one [`AwsBackend`] during init (this builds the SDK clients and
 //! loads credentials once), reads its resource names with [`AwsResources::from_env`], and
@@ -39,6 +40,7 @@ pub mod error;
 pub mod item;
 pub mod keys;
 pub mod mail;
+pub mod payment_accounts;
 pub mod post_policy;
 pub mod provision;
 pub mod queue;
@@ -49,6 +51,7 @@ pub use blob::S3BlobStore;
 pub use item::DynamoItemStore;
 pub use keys::KmsKeys;
 pub use mail::SesMailer;
+pub use payment_accounts::SecretsManagerAccounts;
 pub use queue::SqsQueue;
 pub use resources::AwsResources;
 pub use scan::GuardDutyTagScanner;
@@ -82,6 +85,7 @@ struct Clients {
     sqs: OnceLock<aws_sdk_sqs::Client>,
     kms: OnceLock<aws_sdk_kms::Client>,
     ses: OnceLock<aws_sdk_sesv2::Client>,
+    secretsmanager: OnceLock<aws_sdk_secretsmanager::Client>,
 }
 
 impl std::fmt::Debug for AwsBackend {
@@ -266,6 +270,21 @@ impl AwsBackend {
         Arc::new(SesMailer::new(self.ses_client().clone()))
     }
 
+    /// Per-tenant payment-gateway credentials from the Secrets Manager secrets
+    /// `<secret_prefix><tenant code>`, each kept in memory for `ttl`
+    /// ([`payment_accounts::DEFAULT_TTL`] in production). See [`SecretsManagerAccounts`].
+    pub fn payment_accounts(
+        &self,
+        secret_prefix: &str,
+        ttl: Duration,
+    ) -> Arc<SecretsManagerAccounts> {
+        Arc::new(SecretsManagerAccounts::new(
+            self.secretsmanager_client().clone(),
+            secret_prefix,
+            ttl,
+        ))
+    }
+
     pub fn dynamodb_client(&self) -> &aws_sdk_dynamodb::Client {
         self.clients
             .dynamodb
@@ -297,6 +316,11 @@ impl AwsBackend {
         self.clients
             .ses
             .get_or_init(|| aws_sdk_sesv2::Client::new(self.config.as_ref()))
+    }
+    pub fn secretsmanager_client(&self) -> &aws_sdk_secretsmanager::Client {
+        self.clients
+            .secretsmanager
+            .get_or_init(|| aws_sdk_secretsmanager::Client::new(self.config.as_ref()))
     }
 }
 

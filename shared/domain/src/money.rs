@@ -30,6 +30,11 @@ impl Yen {
         }
     }
 
+    /// An amount known at compile time (never negative: `u32`).
+    pub const fn from_u32(amount: u32) -> Yen {
+        Yen(amount as i64)
+    }
+
     pub const fn value(self) -> i64 {
         self.0
     }

@@ -1,6 +1,9 @@
 //! The status workflow of an application (申請の処理状況), as a state machine.
 //!
 //! ```text
+//! 支払待ち payment_pending ──(system: paid)──▶ 受付
+//!      └──(system: payment not completed in time)──▶ 取消 cancelled
+//!
 //! 受付 received ──▶ 審査中 in_review ──▶ 完了 completed
 //!      │                 │  ▲  │
 //!      │                 │  │  └──▶ 保留 on_hold ──▶ 審査中 / 完了 / 却下
@@ -9,6 +12,11 @@
 //!      └──────────────────────────────────────────────▶ 却下 rejected
 //! 取下げ withdrawn: by the citizen, from any state that is not final.
 //! ```
+//!
+//! An application on a form whose fee is paid at submission (`PaymentTiming::AtSubmission`)
+//! starts in 支払待ち; every other one starts in 受付. Only the system (the platform itself)
+//! leaves 支払待ち: to 受付 when the card payment is confirmed, to 取消 when it was not
+//! completed in time; staff have no moves from it, the citizen may withdraw.
 //!
 //! Staff move an application along; the citizen can only withdraw it or resubmit it after a
 //! return for correction. Anything else is refused with the moves that are allowed from the
@@ -20,6 +28,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplicationStatus {
+    /// 支払待ち: submitted on a form whose fee is paid at submission, waiting for the card
+    /// payment. Only the system moves it on; the citizen may withdraw.
+    PaymentPending,
     /// 受付: submitted, not yet looked at.
     Received,
     /// 審査中: a staff member is examining it.
@@ -34,10 +45,14 @@ pub enum ApplicationStatus {
     Rejected,
     /// 取下げ: withdrawn by the citizen.
     Withdrawn,
+    /// 取消: the payment was not completed in time; cancelled by the system.
+    Cancelled,
 }
 
 impl ApplicationStatus {
-    pub const ALL: [ApplicationStatus; 7] = [
+    /// Every status, in workflow order.
+    pub const ALL: [ApplicationStatus; 9] = [
+        Self::PaymentPending,
         Self::Received,
         Self::InReview,
         Self::Returned,
@@ -45,10 +60,12 @@ impl ApplicationStatus {
         Self::Completed,
         Self::Rejected,
         Self::Withdrawn,
+        Self::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::PaymentPending => "payment_pending",
             Self::Received => "received",
             Self::InReview => "in_review",
             Self::Returned => "returned",
@@ -56,6 +73,7 @@ impl ApplicationStatus {
             Self::Completed => "completed",
             Self::Rejected => "rejected",
             Self::Withdrawn => "withdrawn",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -66,6 +84,7 @@ impl ApplicationStatus {
     /// The Japanese name shown to citizens and staff.
     pub fn label_ja(self) -> &'static str {
         match self {
+            Self::PaymentPending => "支払待ち",
             Self::Received => "受付",
             Self::InReview => "審査中",
             Self::Returned => "差戻",
@@ -73,12 +92,16 @@ impl ApplicationStatus {
             Self::Completed => "完了",
             Self::Rejected => "却下",
             Self::Withdrawn => "取下げ",
+            Self::Cancelled => "取消",
         }
     }
 
     /// No move leads out of a final state.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Rejected | Self::Withdrawn)
+        matches!(
+            self,
+            Self::Completed | Self::Rejected | Self::Withdrawn | Self::Cancelled
+        )
     }
 
     /// The states staff may move an application to from here.
@@ -90,7 +113,19 @@ impl ApplicationStatus {
             // Staff may take a return back (the citizen answered by phone) or give up on it.
             Returned => &[InReview, Rejected],
             OnHold => &[InReview, Completed, Rejected],
-            Completed | Rejected | Withdrawn => &[],
+            // Waiting for the payment: only the system moves it on.
+            PaymentPending => &[],
+            Completed | Rejected | Withdrawn | Cancelled => &[],
+        }
+    }
+
+    /// The states the system (the platform itself) may move an application to from here:
+    /// out of 支払待ち only, to 受付 (payment confirmed) or 取消 (payment timed out).
+    pub fn system_moves(self) -> &'static [ApplicationStatus] {
+        use ApplicationStatus::*;
+        match self {
+            PaymentPending => &[Received, Cancelled],
+            _ => &[],
         }
     }
 }
@@ -100,6 +135,8 @@ impl ApplicationStatus {
 pub enum Mover {
     Staff,
     Citizen,
+    /// The platform itself: a card payment confirmed, or a payment that timed out.
+    System,
 }
 
 /// A move that is not allowed, with the ones that are (for the problem response).
@@ -111,7 +148,7 @@ pub struct RefusedMove {
 }
 
 /// Checks a move. The citizen's only moves are 取下げ (while not final) and the resubmission
-/// after 差戻, which lands in 審査中.
+/// after 差戻, which lands in 審査中. The system's only moves are out of 支払待ち.
 pub fn check_move(
     from: ApplicationStatus,
     to: ApplicationStatus,
@@ -120,6 +157,7 @@ pub fn check_move(
     let allowed: Vec<ApplicationStatus> = match mover {
         Mover::Staff => from.staff_moves().to_vec(),
         Mover::Citizen => citizen_moves(from),
+        Mover::System => from.system_moves().to_vec(),
     };
     if allowed.contains(&to) {
         Ok(())
@@ -143,6 +181,7 @@ pub fn notice_for(to: ApplicationStatus) -> &'static str {
     match to {
         ApplicationStatus::Returned => "correction_requested",
         ApplicationStatus::Completed => "completed",
+        ApplicationStatus::Cancelled => "payment_cancelled",
         _ => "status_changed",
     }
 }
@@ -170,13 +209,75 @@ mod tests {
             );
         }
         assert_eq!(check_move(Returned, InReview, Mover::Citizen), Ok(()));
+        // A fee paid at submission: 支払待ち, then 受付 once paid, or 取消 on time-out.
+        assert_eq!(check_move(PaymentPending, Received, Mover::System), Ok(()));
+        assert_eq!(check_move(PaymentPending, Cancelled, Mover::System), Ok(()));
+        assert_eq!(
+            check_move(PaymentPending, Withdrawn, Mover::Citizen),
+            Ok(())
+        );
+    }
+
+    const MOVERS: [Mover; 3] = [Mover::Staff, Mover::Citizen, Mover::System];
+
+    #[test]
+    fn the_system_only_settles_payments() {
+        for from in ApplicationStatus::ALL {
+            for to in ApplicationStatus::ALL {
+                let allowed = check_move(from, to, Mover::System).is_ok();
+                let expected = from == PaymentPending && matches!(to, Received | Cancelled);
+                assert_eq!(allowed, expected, "{from:?}→{to:?}");
+            }
+        }
+        let r = check_move(PaymentPending, InReview, Mover::System).unwrap_err();
+        assert_eq!(r.allowed, vec![Received, Cancelled]);
+        let r = check_move(Received, Cancelled, Mover::System).unwrap_err();
+        assert!(r.allowed.is_empty());
+    }
+
+    #[test]
+    fn payment_pending_is_out_of_staff_reach() {
+        assert_eq!(PaymentPending.staff_moves(), &[] as &[ApplicationStatus]);
+        assert!(!PaymentPending.is_final());
+        for to in ApplicationStatus::ALL {
+            assert!(
+                check_move(PaymentPending, to, Mover::Staff).is_err(),
+                "{to:?}"
+            );
+            // Nobody but the system cancels, and staff never put anything back to 支払待ち.
+            assert!(check_move(to, PaymentPending, Mover::Staff).is_err());
+            assert!(check_move(to, PaymentPending, Mover::Citizen).is_err());
+            assert!(check_move(to, PaymentPending, Mover::System).is_err());
+            assert!(check_move(to, Cancelled, Mover::Staff).is_err());
+            assert!(check_move(to, Cancelled, Mover::Citizen).is_err());
+        }
+        let r = check_move(PaymentPending, Received, Mover::Citizen).unwrap_err();
+        assert_eq!(r.allowed, vec![Withdrawn]);
+    }
+
+    #[test]
+    fn finality() {
+        let finals: Vec<ApplicationStatus> = ApplicationStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_final())
+            .collect();
+        assert_eq!(finals, vec![Completed, Rejected, Withdrawn, Cancelled]);
+    }
+
+    #[test]
+    fn notices() {
+        assert_eq!(notice_for(Returned), "correction_requested");
+        assert_eq!(notice_for(Completed), "completed");
+        assert_eq!(notice_for(Cancelled), "payment_cancelled");
+        assert_eq!(notice_for(Received), "status_changed");
+        assert_eq!(notice_for(Rejected), "status_changed");
     }
 
     #[test]
     fn final_states_have_no_way_out() {
-        for from in [Completed, Rejected, Withdrawn] {
+        for from in [Completed, Rejected, Withdrawn, Cancelled] {
             for to in ApplicationStatus::ALL {
-                for mover in [Mover::Staff, Mover::Citizen] {
+                for mover in MOVERS {
                     let refused = check_move(from, to, mover).unwrap_err();
                     assert!(refused.allowed.is_empty());
                 }
@@ -189,7 +290,14 @@ mod tests {
         for from in ApplicationStatus::ALL {
             let ok = check_move(from, Withdrawn, Mover::Citizen).is_ok();
             assert_eq!(ok, !from.is_final(), "{from:?}");
-            for to in [Received, OnHold, Completed, Rejected] {
+            for to in [
+                Received,
+                OnHold,
+                Completed,
+                Rejected,
+                Cancelled,
+                PaymentPending,
+            ] {
                 assert!(check_move(from, to, Mover::Citizen).is_err());
             }
         }
@@ -216,6 +324,20 @@ mod tests {
             assert_eq!(ApplicationStatus::parse(s.as_str()), Some(s));
             let json = serde_json::to_value(s).unwrap();
             assert_eq!(json, serde_json::Value::String(s.as_str().into()));
+            assert_eq!(
+                serde_json::from_value::<ApplicationStatus>(json).unwrap(),
+                s
+            );
         }
+        assert_eq!(PaymentPending.as_str(), "payment_pending");
+        assert_eq!(PaymentPending.label_ja(), "支払待ち");
+        assert_eq!(Cancelled.as_str(), "cancelled");
+        assert_eq!(Cancelled.label_ja(), "取消");
+        assert_eq!(ApplicationStatus::parse("canceled"), None);
+        let labels: std::collections::BTreeSet<&str> = ApplicationStatus::ALL
+            .iter()
+            .map(|s| s.label_ja())
+            .collect();
+        assert_eq!(labels.len(), ApplicationStatus::ALL.len());
     }
 }

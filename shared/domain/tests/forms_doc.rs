@@ -1,8 +1,10 @@
 //! docs/forms.md cannot rot: its JSON examples are parsed, validated and checked here.
 
 use madoguchi_domain::Date;
+use madoguchi_domain::Yen;
 use madoguchi_domain::form::{
-    Answers, check_answers, check_draft, parse_definition, validate_definition, visible_items,
+    Answers, PaymentTiming, check_answers, check_draft, compute_fee, parse_definition,
+    validate_definition, visible_items,
 };
 use serde_json::Value;
 
@@ -91,4 +93,26 @@ fn example_answers_normalise_as_documented() {
     // The same answers are a fine draft too.
     assert_eq!(check_draft(&def, &answers), vec![]);
     let _: &Answers = &answers;
+}
+
+#[test]
+fn fee_example_parses_validates_and_computes() {
+    let def = parse_definition(&block("fee-form")).expect("parses");
+    assert_eq!(validate_definition(&def), vec![]);
+    let fee = def.fee.as_ref().expect("the example has a fee");
+    assert_eq!(fee.timing, PaymentTiming::AtSubmission);
+    let Value::Object(answers) = serde_json::json!({
+        "applicant": {"family": "山田", "given": "花子"},
+        "copies": "３"
+    }) else {
+        unreachable!()
+    };
+    let checked = check_answers(&def, &answers, Date::new(2026, 5, 1).unwrap());
+    assert_eq!(checked.errors, vec![]);
+    let b = compute_fee(fee, &checked.values).unwrap();
+    assert_eq!(b.items.len(), 1);
+    assert_eq!(b.items[0].label, "住民票の写し");
+    assert_eq!(b.items[0].quantity, 3);
+    assert_eq!(b.items[0].amount, Yen::new(900).unwrap());
+    assert_eq!(b.total, Yen::new(900).unwrap());
 }

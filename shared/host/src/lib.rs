@@ -13,6 +13,7 @@
 pub mod blobs_http;
 pub mod consumers;
 pub mod inbox;
+pub mod payments;
 pub mod s3_event;
 
 use std::net::SocketAddr;
@@ -43,6 +44,8 @@ pub mod names {
     pub const ATTACHMENTS_QUEUE: &str = "attachments";
     /// Notices to applicants.
     pub const NOTIFY_QUEUE: &str = "notify";
+    /// Verified gateway webhooks for `payment-events`.
+    pub const PAYMENT_EVENTS_QUEUE: &str = "payment-events";
     /// CSV exports (short-lived) and the audit log's copy (S3 Object Lock in AWS).
     pub const EXPORTS_BUCKET: &str = "exports";
     pub const AUDIT_BUCKET: &str = "audit";
@@ -73,6 +76,8 @@ pub struct HostConfig {
     pub inbox_interval: Duration,
     /// How often the outbound linkage runs without a nudge (the schedule).
     pub outbound_interval: Duration,
+    /// How often payments are reconciled and time-outs cancelled (the schedule).
+    pub payments_interval: Duration,
     /// Name prefix of the resources created on a local AWS endpoint.
     pub aws_prefix: String,
 }
@@ -111,6 +116,61 @@ pub struct Wiring {
     pub public_url: String,
     /// Pre-application entry lifetime and QR validity (`MADOGUCHI_QR_*`).
     pub qr_settings: madoguchi_qr::QrSettings,
+    /// Verified gateway webhooks, consumed by `payment-events`.
+    pub payment_events_queue: Arc<dyn Queue>,
+    /// The sandbox gateway (no real money) and its credentials.
+    pub sandbox: Arc<madoguchi_payment_gateway::SandboxGateway>,
+    /// Where the sandbox posts its webhooks (our own endpoint), with its fault switch.
+    pub webhook_sink: Arc<payments::HttpWebhookSink>,
+    pub payment_accounts: Arc<dyn madoguchi_payment_gateway::GatewayAccounts>,
+    /// The payment flows over the sandbox.
+    pub payments: madoguchi_payment_ledger::Payments,
+}
+
+type PaymentWiring = (
+    Arc<madoguchi_payment_gateway::SandboxGateway>,
+    Arc<payments::HttpWebhookSink>,
+    Arc<dyn madoguchi_payment_gateway::GatewayAccounts>,
+    madoguchi_payment_ledger::Payments,
+);
+
+/// The payment side of the wiring, the same for both backends: the host always pays into
+/// the sandbox gateway, whose objects live in the item store.
+fn payment_wiring(
+    config: &HostConfig,
+    items: &Arc<dyn ItemStore>,
+    notify: &Arc<dyn Queue>,
+    clock: &Arc<dyn Clock>,
+    public_url: &str,
+) -> anyhow::Result<PaymentWiring> {
+    let accounts: Arc<dyn madoguchi_payment_gateway::GatewayAccounts> =
+        payments::sandbox_accounts(config.tenant);
+    let sink = Arc::new(payments::HttpWebhookSink::new(public_url));
+    let sandbox = Arc::new(madoguchi_payment_gateway::SandboxGateway::new(
+        items.clone(),
+        clock.clone(),
+        accounts.clone(),
+        sink.clone(),
+        public_url,
+    ));
+    let pending = madoguchi_payment_ledger::pending_timeout_from(
+        std::env::var(madoguchi_payment_ledger::PENDING_MINUTES_ENV)
+            .ok()
+            .as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let flows = madoguchi_payment_ledger::Payments {
+        items: items.clone(),
+        gateway: sandbox.clone(),
+        notify: notify.clone(),
+        clock: clock.clone(),
+        settings: Arc::new(madoguchi_payment_ledger::PaymentSettings {
+            environment: payments::ENVIRONMENT.to_owned(),
+            pending_timeout: pending,
+            return_url: None,
+        }),
+    };
+    Ok((sandbox, sink, accounts, flows))
 }
 
 async fn esign_trust(blobs: Arc<dyn BlobStore>) -> anyhow::Result<Arc<madoguchi_esign::Trust>> {
@@ -138,8 +198,17 @@ pub async fn wire(config: &HostConfig, public_url: &str) -> anyhow::Result<Wirin
                 visibility_timeout: Duration::from_secs(60),
                 max_receives: names::MAX_RECEIVES,
             };
+            let items: Arc<dyn ItemStore> = backend.items();
+            let notify_queue: Arc<dyn Queue> = backend.queue(names::NOTIFY_QUEUE, settings);
+            let (sandbox, webhook_sink, payment_accounts, payments) =
+                payment_wiring(config, &items, &notify_queue, &clock, public_url)?;
             Ok(Wiring {
-                items: backend.items(),
+                payment_events_queue: backend.queue(names::PAYMENT_EVENTS_QUEUE, settings),
+                sandbox,
+                webhook_sink,
+                payment_accounts,
+                payments,
+                items,
                 linkage: backend.blobs(names::LINKAGE_BUCKET),
                 inbound_queue: backend.queue(names::LINKAGE_INBOUND_QUEUE, settings),
                 inbound_queue_arn: format!("arn:madoguchi:local:{}", names::LINKAGE_INBOUND_QUEUE),
@@ -148,7 +217,7 @@ pub async fn wire(config: &HostConfig, public_url: &str) -> anyhow::Result<Wirin
                 outbox_prefix: String::new(),
                 attachments: backend.blobs(names::ATTACHMENTS_BUCKET),
                 attachments_queue: backend.queue(names::ATTACHMENTS_QUEUE, settings),
-                notify_queue: backend.queue(names::NOTIFY_QUEUE, settings),
+                notify_queue,
                 exports: backend.blobs(names::EXPORTS_BUCKET),
                 audit_mirror: Some(backend.blobs(names::AUDIT_BUCKET)),
                 cipher: Arc::new(FieldCipher::new(
@@ -212,6 +281,11 @@ async fn aws_wiring(
                     Duration::from_secs(60),
                     names::MAX_RECEIVES,
                 )
+                .queue(
+                    names::PAYMENT_EVENTS_QUEUE,
+                    Duration::from_secs(60),
+                    names::MAX_RECEIVES,
+                )
                 .notify(
                     names::ATTACHMENTS_BUCKET,
                     madoguchi_applications::keys::QUARANTINE_PREFIX,
@@ -234,8 +308,17 @@ async fn aws_wiring(
         .to_owned();
     let attachments = resources.bucket(names::ATTACHMENTS_BUCKET)?;
     let keys: Arc<dyn Keys> = backend.keys(resources.data_key_id()?, resources.mac_key_id()?);
+    let items: Arc<dyn ItemStore> = backend.items(&resources.table);
+    let notify_queue: Arc<dyn Queue> = backend.queue(resources.queue_url(names::NOTIFY_QUEUE)?);
+    let (sandbox, webhook_sink, payment_accounts, payments) =
+        payment_wiring(config, &items, &notify_queue, &clock, public_url)?;
     Ok(Wiring {
-        items: backend.items(&resources.table),
+        payment_events_queue: backend.queue(resources.queue_url(names::PAYMENT_EVENTS_QUEUE)?),
+        sandbox,
+        webhook_sink,
+        payment_accounts,
+        payments,
+        items,
         linkage: backend.blobs(&bucket),
         inbound_queue: backend.queue(&queue),
         inbound_queue_arn: format!(
@@ -247,7 +330,7 @@ async fn aws_wiring(
         outbox_prefix: "outbound/".to_owned(),
         attachments: backend.blobs(attachments),
         attachments_queue: backend.queue(resources.queue_url(names::ATTACHMENTS_QUEUE)?),
-        notify_queue: backend.queue(resources.queue_url(names::NOTIFY_QUEUE)?),
+        notify_queue,
         exports: backend.blobs(resources.bucket(names::EXPORTS_BUCKET)?),
         audit_mirror: Some(backend.blobs(resources.bucket(names::AUDIT_BUCKET)?)),
         cipher: Arc::new(FieldCipher::new(
@@ -277,6 +360,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         madoguchi_esign::openapi(),
         madoguchi_navigator::openapi(),
         madoguchi_qr::openapi(),
+        madoguchi_payments::openapi(),
     ])
 }
 
@@ -364,6 +448,16 @@ pub fn router(wiring: &Wiring, auth: Arc<Authenticator>, dev: Option<&DevIssuer>
             ..Default::default()
         }),
     });
+    let payments = madoguchi_payments::router(madoguchi_payments::PaymentsState {
+        items: wiring.items.clone(),
+        payments: wiring.payments.clone(),
+        accounts: wiring.payment_accounts.clone(),
+        events: wiring.payment_events_queue.clone(),
+        audit: audit_log(wiring),
+        auth: auth.clone(),
+        clock: wiring.clock.clone(),
+        ids: Arc::new(UuidV7Gen),
+    });
     let doc = Arc::new(openapi());
     let mut app = Router::new()
         .merge(forms)
@@ -372,6 +466,11 @@ pub fn router(wiring: &Wiring, auth: Arc<Authenticator>, dev: Option<&DevIssuer>
         .merge(esign)
         .merge(navigator)
         .merge(qr)
+        .merge(payments)
+        .merge(payments::sandbox_routes(
+            wiring.sandbox.clone(),
+            wiring.webhook_sink.clone(),
+        ))
         .merge(madoguchi_http::ops_routes())
         .route(
             "/openapi.json",
@@ -507,11 +606,30 @@ pub async fn serve(config: HostConfig, stop: CancellationToken) -> anyhow::Resul
             async move { madoguchi_linkage_outbound::handle_sqs(&state, event).await }
         }),
     );
+    let events = madoguchi_payment_events::EventsState {
+        payments: wiring.payments.clone(),
+        tenant: config.tenant,
+    };
+    let scheduled = events.payments.clone();
+    consume(
+        names::PAYMENT_EVENTS_QUEUE,
+        wiring.payment_events_queue.clone(),
+        consumers::LambdaSqsHandler::new(&local_arn(names::PAYMENT_EVENTS_QUEUE), move |event| {
+            let state = events.clone();
+            async move { madoguchi_payment_events::handle_sqs(&state, event).await }
+        }),
+    );
     // The schedule (EventBridge in AWS): a run now and then, so that a lost nudge or a
     // crashed run only delays a file.
     tasks.spawn(outbound_schedule(
         outbound,
         config.outbound_interval,
+        stop.clone(),
+    ));
+    tasks.spawn(payments::payment_schedule(
+        scheduled,
+        config.tenant,
+        config.payments_interval,
         stop.clone(),
     ));
     let inbox_dir = config.data_dir.join("inbox");

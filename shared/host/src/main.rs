@@ -62,6 +62,10 @@ enum Command {
         /// How often the outbound linkage runs without a nudge, in milliseconds.
         #[arg(long, default_value_t = 60_000, env = "MADOGUCHI_OUTBOUND_INTERVAL_MS")]
         outbound_interval_ms: u64,
+        /// How often payments are reconciled and unpaid ones past their time cancelled, in
+        /// milliseconds.
+        #[arg(long, default_value_t = 60_000, env = "MADOGUCHI_PAYMENTS_INTERVAL_MS")]
+        payments_interval_ms: u64,
     },
     /// Mint a token from the development issuer, for trying the API locally.
     DevToken {
@@ -139,6 +143,7 @@ fn main() -> anyhow::Result<()> {
             public_url,
             inbox_interval_ms,
             outbound_interval_ms,
+            payments_interval_ms,
             aws_prefix,
         } => {
             madoguchi_http::logging::init_with_time();
@@ -154,6 +159,7 @@ fn main() -> anyhow::Result<()> {
                 public_url,
                 inbox_interval: Duration::from_millis(inbox_interval_ms),
                 outbound_interval: Duration::from_millis(outbound_interval_ms),
+                payments_interval: Duration::from_millis(payments_interval_ms),
                 aws_prefix,
             };
             let rt = tokio::runtime::Runtime::new()?;
@@ -263,6 +269,7 @@ async fn audit_verify(
         public_url: None,
         inbox_interval: Duration::from_millis(500),
         outbound_interval: Duration::from_secs(60),
+        payments_interval: Duration::from_secs(60),
         aws_prefix,
     };
     let wiring = madoguchi_host::wire(&config, "http://127.0.0.1").await?;

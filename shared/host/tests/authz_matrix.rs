@@ -301,7 +301,9 @@ fn concrete(method: &str, template: &str, ids: &Ids) -> (String, Option<Value>) 
         .replace("{event}", "tennyu")
         .replace("{kid}", "1")
         .replace("{code}", "5950025")
-        .replace("{verification}", "01900000-0000-7000-8000-000000000000");
+        .replace("{verification}", "01900000-0000-7000-8000-000000000000")
+        .replace("{pm}", "pm_card_visa")
+        .replace("payments.csv", "payments.csv?date=2026-12-01");
     let body = match (method, template) {
         ("POST", t) if t.ends_with("/manage/forms") => {
             Some(json!({"slug": SLUG, "definition": definition(), "department": "shimin-ka"}))
@@ -362,6 +364,8 @@ fn concrete(method: &str, template: &str, ids: &Ids) -> (String, Option<Value>) 
         {
             Some(json!({"challenge_id": "x", "certificate": "MA==", "signature": "MA=="}))
         }
+        ("PUT", t) if t.ends_with("/fee") => Some(json!({"amount": 1000, "reason": "matrix"})),
+        ("POST", t) if t.ends_with("/payment") => Some(json!({"payment_method": "pm_card_visa"})),
         ("PUT", t) if t.ends_with("/correction") => {
             Some(json!({"answers": {"phone": "0725-33-1132"}}))
         }
@@ -412,6 +416,7 @@ async fn every_route_for_every_caller() {
         public_url: Some(base.clone()),
         inbox_interval: Duration::from_secs(3600),
         outbound_interval: Duration::from_secs(3600),
+        payments_interval: Duration::from_secs(3600),
         aws_prefix: "matrix".into(),
     };
     let wiring = madoguchi_host::wire(&config, &base).await.unwrap();

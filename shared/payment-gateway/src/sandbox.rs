@@ -991,7 +991,8 @@ impl SandboxGateway {
         let lo = params
             .created_gte
             .map(|t| format!("{:012}", t.max(0)))
-            .unwrap_or_default();
+            // DynamoDB refuses an empty string as a key bound; every time key is ≥ this.
+            .unwrap_or_else(|| "0".repeat(12));
         let hi = match &params.starting_after {
             Some(id) => {
                 let item = self

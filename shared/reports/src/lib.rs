@@ -41,7 +41,8 @@ pub struct ReportRow {
     pub form_title: String,
     /// Id of the owning department (担当課).
     pub department: String,
-    /// received | in_review | returned | on_hold | completed | rejected | withdrawn
+    /// payment_pending | received | in_review | returned | on_hold | completed | rejected |
+    /// withdrawn | cancelled (`ApplicationStatus::as_str`)
     pub status: String,
     pub submitted_at: Timestamp,
     /// When the application reached 完了; counted only with status `completed`.

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::condition::Condition;
+use super::fee::FeeRule;
 use super::parse;
 
 /// A form definition (様式).
@@ -37,6 +38,9 @@ pub struct FormDefinition {
     pub max_total_mb: u32,
     /// Which events send the citizen a notification.
     pub notify: Vec<NotifyEvent>,
+    /// 手数料 (the fee of the procedure); free when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fee: Option<FeeRule>,
     /// Fields, static blocks and sections, in display order.
     pub items: Vec<Field>,
 }
@@ -61,6 +65,7 @@ impl FormDefinition {
             access: AccessPolicy::default(),
             max_total_mb: DEFAULT_MAX_TOTAL_MB,
             notify: default_notify(),
+            fee: None,
             items,
         }
     }

@@ -47,3 +47,7 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_SHORT_INPUT_CHARS: usize = 64;
 /// Unknown answer keys reported one by one before the rest are summed up in one error.
 pub const MAX_UNKNOWN_KEY_ERRORS: usize = 20;
+/// Lines (明細) of a form's fee.
+pub const MAX_FEE_LINES: usize = 20;
+/// Label of a fee line.
+pub const MAX_FEE_LABEL_CHARS: usize = 100;

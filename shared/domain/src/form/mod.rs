@@ -8,11 +8,13 @@
 //! - [`validate_definition`]: every rule of a publishable definition.
 //! - [`visible_items`]: the one visibility engine.
 //! - [`check_answers`] / [`check_draft`]: submissions and drafts.
+//! - [`compute_fee`]: the 手数料 of a submission from its checked answers ([`FeeRule`]).
 
 mod answers;
 pub mod certificate;
 mod condition;
 mod definition;
+mod fee;
 mod graph;
 pub mod limits;
 mod parse;
@@ -28,6 +30,9 @@ pub use condition::{Condition, Predicate};
 pub use definition::{
     AccessPolicy, ApplicantType, CertItem, Choice, DEFAULT_MAX_FILES, DEFAULT_MAX_TOTAL_MB, Field,
     FieldKind, FormDefinition, NotifyEvent, PublishWindow, SignaturePolicy,
+};
+pub use fee::{
+    FeeBreakdown, FeeItem, FeeLine, FeeRule, MAX_FEE, MIN_CHARGE, PaymentTiming, compute_fee,
 };
 pub use parse::{DEFAULT_MAX_FILE_MB, parse_definition};
 pub use validate::{is_valid_field_id, is_valid_slug, validate_definition};

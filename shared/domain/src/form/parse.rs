@@ -14,6 +14,7 @@ use super::definition::{
     AccessPolicy, ApplicantType, CertItem, Choice, DEFAULT_MAX_FILES, DEFAULT_MAX_TOTAL_MB, Field,
     FieldKind, FormDefinition, NotifyEvent, SignaturePolicy, default_notify,
 };
+use super::fee::{FeeLine, FeeRule, PaymentTiming};
 use crate::error::FieldError;
 use crate::filetype::allowed_extensions;
 
@@ -48,6 +49,24 @@ pub fn parse_definition(json: &Value) -> Result<FormDefinition, Vec<FieldError>>
     }
 }
 
+/// Reads a form's `fee` on its own (paths start at `fee`), as [`parse_definition`] does.
+pub(crate) fn parse_fee(json: &Value) -> Result<FeeRule, Vec<FieldError>> {
+    let mut p = Parser::default();
+    match p.fee(json, "fee") {
+        Some(rule) if p.errors.is_empty() => Ok(rule),
+        _ => {
+            if p.errors.is_empty() {
+                p.errors.push(FieldError::new(
+                    "fee",
+                    "invalid_format",
+                    "手数料の設定を読み取れません。",
+                ));
+            }
+            Err(p.errors)
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Condition {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = Value::deserialize(d)?;
@@ -71,8 +90,12 @@ const ROOT_KEYS: &[&str] = &[
     "access",
     "max_total_mb",
     "notify",
+    "fee",
     "items",
 ];
+
+const FEE_KEYS: &[&str] = &["timing", "lines"];
+const FEE_LINE_KEYS: &[&str] = &["label", "unit_price", "quantity_field", "when"];
 
 const COMMON_FIELD_KEYS: &[&str] = &[
     "id",
@@ -322,6 +345,10 @@ impl Parser {
                 ok.then_some(out)
             }),
         };
+        let fee = match m.get("fee") {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => self.fee(v, "fee").map(Some).ok_or(()),
+        };
         let items = self
             .need(m, "items", "")
             .and_then(|v| self.items(v, "items", 0));
@@ -337,7 +364,71 @@ impl Parser {
             access: access.ok()?,
             max_total_mb: max_total_mb.ok()?.unwrap_or(DEFAULT_MAX_TOTAL_MB),
             notify: notify?,
+            fee: fee.ok()?,
             items: items?,
+        })
+    }
+
+    /// A form's `fee`: `{"timing": …, "lines": [{label, unit_price, quantity_field?, when?}]}`.
+    fn fee(&mut self, v: &Value, path: &str) -> Option<FeeRule> {
+        let m = self.object(v, path)?;
+        self.unknown_keys(m, path, &[FEE_KEYS]);
+        let timing = self.need(m, "timing", path).and_then(|_| {
+            self.enum_value(m, "timing", path, PaymentTiming::AtSubmission)
+                .ok()
+        });
+        let lines_path = join(path, "lines");
+        let lines = self.need(m, "lines", path).and_then(|v| {
+            let a = self.array(v, lines_path.clone())?;
+            let mut out = Vec::with_capacity(a.len());
+            let mut ok = true;
+            for (i, e) in a.iter().enumerate() {
+                match self.fee_line(e, &index(&lines_path, i)) {
+                    Some(l) => out.push(l),
+                    None => ok = false,
+                }
+            }
+            ok.then_some(out)
+        });
+        Some(FeeRule {
+            timing: timing?,
+            lines: lines?,
+        })
+    }
+
+    fn fee_line(&mut self, v: &Value, path: &str) -> Option<FeeLine> {
+        let m = self.object(v, path)?;
+        self.unknown_keys(m, path, &[FEE_LINE_KEYS]);
+        let label = self.req_string(m, "label", path);
+        let unit_price = self.need(m, "unit_price", path).and_then(|v| {
+            let p = join(path, "unit_price");
+            match v {
+                Value::Number(n) if n.as_i64().is_some_and(|x| x >= 0) => {
+                    crate::money::Yen::new(n.as_i64().unwrap_or(0)).ok()
+                }
+                Value::Number(n) if n.as_u64().is_some() => {
+                    self.err(p, "out_of_range", "値が大きすぎます。");
+                    None
+                }
+                _ => {
+                    self.err(p, "wrong_type", "0以上の整数（円）で指定してください。");
+                    None
+                }
+            }
+        });
+        let quantity_field = self.opt_string(m, "quantity_field", path);
+        let when = match m.get("when") {
+            None | Some(Value::Null) => Ok(None),
+            Some(c) => self
+                .condition(c, &join(path, "when"), 0)
+                .map(Some)
+                .ok_or(()),
+        };
+        Some(FeeLine {
+            label: label?,
+            unit_price: unit_price?,
+            quantity_field: quantity_field.ok()?,
+            when: when.ok()?,
         })
     }
 

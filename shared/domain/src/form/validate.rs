@@ -10,6 +10,7 @@ use super::condition::{Condition, Predicate};
 use super::definition::{
     CertItem, Field, FieldKind, FormDefinition, SignaturePolicy, parse_tokyo_minute,
 };
+use super::fee::{MAX_FEE, MIN_CHARGE};
 use super::graph::{Flat, cycle_through, is_cycle, sccs};
 use super::limits::*;
 use super::parse::{index, join};
@@ -40,13 +41,16 @@ pub fn is_valid_field_id(id: &str) -> bool {
 /// Covers ids (format, uniqueness across sections), labels and texts (presence,
 /// length, control characters), options (present, unique values), every min ≤ max,
 /// attachment limits and extensions, the publication window, the reference URL,
-/// sizes, and display conditions (known input fields only, operators that suit the
-/// field's type, values among the options, no cycles).
+/// sizes, display conditions (known input fields only, operators that suit the
+/// field's type, values among the options, no cycles), and the fee (1..=20 lines, labels,
+/// unit prices of 0 or [`MIN_CHARGE`]..=[`MAX_FEE`], quantity fields that are non-negative
+/// integer `number` fields, `when` conditions checked like display conditions).
 pub fn validate_definition(def: &FormDefinition) -> Vec<FieldError> {
     let mut v = Validator { errors: Vec::new() };
     v.root(def);
     let flat = Flat::new(def);
     v.items(def, &flat);
+    v.fee(def, &flat);
     v.cycles(&flat);
     v.errors
 }
@@ -235,6 +239,83 @@ impl Validator {
             self.item(f, &path, node.parent.is_some(), def);
             if let Some(c) = &f.show_if {
                 self.condition(c, &join(&path, "show_if"), 0, flat);
+            }
+        }
+    }
+
+    /// The fee (手数料): lines, labels, prices, quantity fields and `when` conditions.
+    fn fee(&mut self, def: &FormDefinition, flat: &Flat<'_>) {
+        let Some(rule) = &def.fee else {
+            return;
+        };
+        let base = join("fee", "lines");
+        if rule.lines.is_empty() {
+            self.err(&base, "required", "手数料の明細を1行以上追加してください。");
+        }
+        if rule.lines.len() > MAX_FEE_LINES {
+            self.err(
+                &base,
+                "too_many",
+                format!("手数料の明細は{MAX_FEE_LINES}行以内にしてください。"),
+            );
+        }
+        for (i, line) in rule.lines.iter().enumerate() {
+            let path = index(&base, i);
+            let label_path = join(&path, "label");
+            if line.label.trim().is_empty() {
+                self.err(
+                    &label_path,
+                    "required",
+                    "手数料の明細名を入力してください。",
+                );
+            } else {
+                self.text(
+                    &label_path,
+                    &line.label,
+                    MAX_FEE_LABEL_CHARS,
+                    "手数料の明細名",
+                    false,
+                );
+            }
+            let price = line.unit_price;
+            if price.value() != 0 && !(MIN_CHARGE..=MAX_FEE).contains(&price) {
+                self.err(
+                    join(&path, "unit_price"),
+                    "out_of_range",
+                    format!(
+                        "手数料の単価は0円、または{}以上{}以下で指定してください（{}未満はカード決済できません）。",
+                        MIN_CHARGE, MAX_FEE, MIN_CHARGE
+                    ),
+                );
+            }
+            if let Some(id) = &line.quantity_field {
+                let qpath = join(&path, "quantity_field");
+                match flat.by_id.get(id.as_str()).map(|&n| flat.nodes[n].field) {
+                    None => self.err(
+                        &qpath,
+                        "unknown_reference",
+                        format!("数量として参照している項目{}がありません。", quoted_id(id)),
+                    ),
+                    Some(target) => {
+                        let fits = matches!(
+                            target.kind,
+                            FieldKind::Number { integer: true, min: Some(min), .. } if min >= 0.0
+                        );
+                        if !fits {
+                            self.err(
+                                &qpath,
+                                "wrong_kind",
+                                format!(
+                                    "数量には、整数のみ（integer: true）で最小値が0以上の数値項目を指定してください（「{}」は指定できません）。",
+                                    target.label
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            if let Some(c) = &line.when {
+                self.condition(c, &join(&path, "when"), 0, flat);
             }
         }
     }

@@ -68,15 +68,7 @@ struct Ctx<'a, 'f> {
 
 impl Ctx<'_, '_> {
     fn eval(&mut self, c: &Condition) -> bool {
-        match c {
-            Condition::Field { field, test } => {
-                let value = self.value(field);
-                test_value(test, value.as_ref())
-            }
-            Condition::Not(c) => !self.eval(c),
-            Condition::All(cs) => cs.iter().all(|c| self.eval(c)),
-            Condition::Any(cs) => cs.iter().any(|c| self.eval(c)),
-        }
+        holds(c, &mut |id| self.value(id))
     }
 
     /// The normalised answer of a visible input field, if it reads.
@@ -91,6 +83,18 @@ impl Ctx<'_, '_> {
             self.values[i] = Some(read(field, raw).ok().flatten());
         }
         self.values[i].clone().flatten()
+    }
+}
+
+/// Whether `c` holds, reading each field's normalised answer through `value` (`None`:
+/// hidden, unanswered or unreadable). The one evaluator of the condition language: display
+/// conditions here, fee lines' `when` in [`super::fee`].
+pub(crate) fn holds(c: &Condition, value: &mut dyn FnMut(&str) -> Option<Value>) -> bool {
+    match c {
+        Condition::Field { field, test } => test_value(test, value(field).as_ref()),
+        Condition::Not(c) => !holds(c, value),
+        Condition::All(cs) => cs.iter().all(|c| holds(c, value)),
+        Condition::Any(cs) => cs.iter().any(|c| holds(c, value)),
     }
 }
 
