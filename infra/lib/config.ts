@@ -129,8 +129,9 @@ export interface TenantConfig {
   /** JPKI trust of the esign function (CA certificates, CRLs, OCSP); omitted: e-signature and card login off. */
   readonly jpki?: JpkiConfig;
   /**
-   * Minutes a card payment may stay pending (3-D Secure not finished, card not confirmed) before
-   * payment-events cancels it (`MADOGUCHI_PAYMENT_PENDING_MINUTES`). Default 30, 5 to 1440.
+   * Minutes an application paid at submission may stay unpaid (支払待ち) before payment-events
+   * cancels it: `submissions` stores the deadline (`MADOGUCHI_PAYMENT_PENDING_MINUTES`).
+   * Default 30, 5 to 1440.
    */
   readonly paymentPendingMinutes?: number;
 }

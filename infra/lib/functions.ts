@@ -136,8 +136,7 @@ export interface FunctionSpec {
    * Talks to the card payment gateway (Stripe) with the tenant's credentials: may read the
    * Secrets Manager secrets `madoguchi/<stage>/payments/*` (one per tenant, created by the
    * operator, never by the stack: docs/deploy.md) and gets `MADOGUCHI_PAYMENT_GATEWAY`,
-   * `MADOGUCHI_PAYMENT_SECRET_PREFIX`, `MADOGUCHI_PAYMENT_ENVIRONMENT` and
-   * `MADOGUCHI_PAYMENT_PENDING_MINUTES` (config `paymentPendingMinutes`).
+   * `MADOGUCHI_PAYMENT_SECRET_PREFIX` and `MADOGUCHI_PAYMENT_ENVIRONMENT`.
    */
   readonly payments?: true;
   /**

@@ -119,7 +119,6 @@ export function paymentEnvironment(cfg: ResolvedTenantConfig): Record<string, st
     MADOGUCHI_PAYMENT_GATEWAY: PAYMENT_GATEWAY,
     MADOGUCHI_PAYMENT_SECRET_PREFIX: paymentSecretPrefix(cfg),
     MADOGUCHI_PAYMENT_ENVIRONMENT: cfg.stage,
-    MADOGUCHI_PAYMENT_PENDING_MINUTES: String(cfg.paymentPendingMinutes),
   };
 }
 

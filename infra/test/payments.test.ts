@@ -250,7 +250,7 @@ describe('gateway credentials: per-tenant secrets the operator creates', () => {
       assert.equal(PAYMENT_GATEWAY, 'stripe');
       assert.equal(env.MADOGUCHI_PAYMENT_SECRET_PREFIX, 'madoguchi/prod/payments/', name);
       assert.equal(env.MADOGUCHI_PAYMENT_ENVIRONMENT, 'prod', name);
-      assert.equal(env.MADOGUCHI_PAYMENT_PENDING_MINUTES, '30', name);
+      assert.equal(env.MADOGUCHI_PAYMENT_PENDING_MINUTES, undefined, name);
       assert.equal(env.MADOGUCHI_TENANT, cfg.municipalityCode);
     }
     for (const f of FUNCTIONS) {
@@ -263,14 +263,14 @@ describe('gateway credentials: per-tenant secrets the operator creates', () => {
     assert.equal(envOf('submissions', stg).MADOGUCHI_PAYMENT_PENDING_MINUTES, '45');
     assert.deepEqual(Object.keys(envOf('payments')).sort(), [
       'MADOGUCHI_API_URL', 'MADOGUCHI_BUCKET_AUDIT', 'MADOGUCHI_CITIZEN_AUDIENCE', 'MADOGUCHI_CITIZEN_ISSUER', 'MADOGUCHI_ORIGIN_VERIFY',
-      'MADOGUCHI_PAYMENT_ENVIRONMENT', 'MADOGUCHI_PAYMENT_GATEWAY', 'MADOGUCHI_PAYMENT_PENDING_MINUTES', 'MADOGUCHI_PAYMENT_SECRET_PREFIX',
+      'MADOGUCHI_PAYMENT_ENVIRONMENT', 'MADOGUCHI_PAYMENT_GATEWAY', 'MADOGUCHI_PAYMENT_SECRET_PREFIX',
       'MADOGUCHI_QUEUE_NOTIFY_URL', 'MADOGUCHI_QUEUE_PAYMENT_EVENTS_URL', 'MADOGUCHI_STAFF_AUDIENCE', 'MADOGUCHI_STAFF_ISSUER',
       'MADOGUCHI_TABLE', 'MADOGUCHI_TENANT', 'RUST_LOG',
     ]);
     assert.equal(envOf('payments').MADOGUCHI_API_URL, `https://${cfg.apiDomain}`);
     assert.deepEqual(envOf('payments').MADOGUCHI_QUEUE_PAYMENT_EVENTS_URL, ref(idOf(s.stack.queues['payment-events'].queue)));
     assert.deepEqual(Object.keys(envOf('payment-events')).sort(), [
-      'MADOGUCHI_PAYMENT_ENVIRONMENT', 'MADOGUCHI_PAYMENT_GATEWAY', 'MADOGUCHI_PAYMENT_PENDING_MINUTES', 'MADOGUCHI_PAYMENT_SECRET_PREFIX',
+      'MADOGUCHI_PAYMENT_ENVIRONMENT', 'MADOGUCHI_PAYMENT_GATEWAY', 'MADOGUCHI_PAYMENT_SECRET_PREFIX',
       'MADOGUCHI_QUEUE_NOTIFY_URL', 'MADOGUCHI_TABLE', 'MADOGUCHI_TENANT', 'RUST_LOG',
     ]);
   });
@@ -280,7 +280,6 @@ describe('gateway credentials: per-tenant secrets the operator creates', () => {
       const env = envOf(name, stg);
       assert.equal(env.MADOGUCHI_PAYMENT_SECRET_PREFIX, 'madoguchi/stg/payments/', name);
       assert.equal(env.MADOGUCHI_PAYMENT_ENVIRONMENT, 'stg', name);
-      assert.equal(env.MADOGUCHI_PAYMENT_PENDING_MINUTES, '45', name);
       const st = statementsOf(name, stg).filter((x) => actions(x).includes('secretsmanager:GetSecretValue'));
       assert.deepEqual(st.map((x) => x.Resource), [secretArn('stg')], name);
     }

@@ -94,7 +94,7 @@ pub mod lambda {
 
     use madoguchi_aws::AwsBackend;
     use madoguchi_payment_gateway::{GatewayAccounts, StripeConfig, StripeGateway};
-    use madoguchi_payment_ledger::{PaymentSettings, Payments, pending_timeout_from};
+    use madoguchi_payment_ledger::{PaymentSettings, Payments};
     use madoguchi_ports::{Clock, ItemStore, Queue};
 
     fn var(name: &str) -> Result<String, String> {
@@ -124,11 +124,6 @@ pub mod lambda {
             .map_err(|e| format!("payment gateway: {e}"))?;
         let settings = PaymentSettings {
             environment: var("MADOGUCHI_PAYMENT_ENVIRONMENT")?,
-            pending_timeout: pending_timeout_from(
-                std::env::var(madoguchi_payment_ledger::PENDING_MINUTES_ENV)
-                    .ok()
-                    .as_deref(),
-            )?,
             return_url: std::env::var("MADOGUCHI_PAYMENT_RETURN_URL").ok(),
         };
         Ok((

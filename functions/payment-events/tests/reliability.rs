@@ -70,7 +70,6 @@ async fn fixture(env: Env) -> Fixture {
         clock: env.clock.clone(),
         settings: Arc::new(PaymentSettings {
             environment: "test".into(),
-            pending_timeout: SignedDuration::from_mins(30),
             return_url: None,
         }),
     };

@@ -149,7 +149,7 @@ fn check_fee(body: &FeeBody) -> Result<Yen, ApiError> {
         (status = 401, description = "no valid token", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "not staff of this tenant", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "no such application for the caller (処理 permission needed)", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
-        (status = 409, description = "the application is waiting for its payment at submission, was withdrawn or cancelled", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
+        (status = 409, description = "the application is waiting for its payment at submission, or is closed (rejected, withdrawn, cancelled) and the fee would go up", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 422, description = "amount out of range", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
     )
 )]
@@ -161,25 +161,28 @@ pub async fn set_fee(
 ) -> Result<Response, ApiError> {
     let record = load_app(&state, &who, &id, Action::ProcessApplication).await?;
     let fee = check_fee(&body)?;
-    if matches!(
-        record.status,
-        ApplicationStatus::PaymentPending
-            | ApplicationStatus::Withdrawn
-            | ApplicationStatus::Cancelled
-    ) {
-        return Err(ApiError::kind(
-            409,
-            "fee-not-changeable",
-            "この申請の手数料は変更できません。",
-            "支払待ち・取下げ・取消の申請の手数料は変更できません。",
-        ));
-    }
     let previous = state
         .payments
         .load(&who.tenant, &record.id)
         .await
         .map_err(port_error)?
         .map(|(l, _)| l.fee.value());
+    // While 支払待ち the citizen is paying the form's fee; once an application is closed
+    // (却下, 取下げ, 取消) its fee may only go down, to refund what was paid.
+    let closed = matches!(
+        record.status,
+        ApplicationStatus::Rejected | ApplicationStatus::Withdrawn | ApplicationStatus::Cancelled
+    );
+    if record.status == ApplicationStatus::PaymentPending
+        || (closed && fee.value() > previous.unwrap_or(0))
+    {
+        return Err(ApiError::kind(
+            409,
+            "fee-not-changeable",
+            "この申請の手数料は変更できません。",
+            "支払待ちの申請の手数料は変更できません。却下・取下げ・取消の申請は、返金のための減額だけができます。",
+        ));
+    }
     // Audited before the change: the record says who asked, even if the gateway fails.
     let mut event = AuditEvent::new(AuditAction::FeeChange, who.who())
         .form(&record.slug)

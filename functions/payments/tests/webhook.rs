@@ -52,7 +52,6 @@ async fn state(env: &Env) -> (PaymentsState, Arc<dyn Queue>) {
         clock: env.clock.clone(),
         settings: Arc::new(PaymentSettings {
             environment: "test".into(),
-            pending_timeout: jiff::SignedDuration::from_mins(30),
             return_url: None,
         }),
     };

@@ -125,6 +125,17 @@ pub struct Wiring {
     pub payment_accounts: Arc<dyn madoguchi_payment_gateway::GatewayAccounts>,
     /// The payment flows over the sandbox.
     pub payments: madoguchi_payment_ledger::Payments,
+    /// How long a payment at submission may stay unpaid (`MADOGUCHI_PAYMENT_PENDING_MINUTES`).
+    pub payment_pending: jiff::SignedDuration,
+}
+
+fn payment_pending() -> anyhow::Result<jiff::SignedDuration> {
+    madoguchi_payment_ledger::pending_timeout_from(
+        std::env::var(madoguchi_payment_ledger::PENDING_MINUTES_ENV)
+            .ok()
+            .as_deref(),
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 type PaymentWiring = (
@@ -153,12 +164,6 @@ fn payment_wiring(
         sink.clone(),
         public_url,
     ));
-    let pending = madoguchi_payment_ledger::pending_timeout_from(
-        std::env::var(madoguchi_payment_ledger::PENDING_MINUTES_ENV)
-            .ok()
-            .as_deref(),
-    )
-    .map_err(anyhow::Error::msg)?;
     let flows = madoguchi_payment_ledger::Payments {
         items: items.clone(),
         gateway: sandbox.clone(),
@@ -166,7 +171,6 @@ fn payment_wiring(
         clock: clock.clone(),
         settings: Arc::new(madoguchi_payment_ledger::PaymentSettings {
             environment: payments::ENVIRONMENT.to_owned(),
-            pending_timeout: pending,
             return_url: None,
         }),
     };
@@ -208,6 +212,7 @@ pub async fn wire(config: &HostConfig, public_url: &str) -> anyhow::Result<Wirin
                 webhook_sink,
                 payment_accounts,
                 payments,
+                payment_pending: payment_pending()?,
                 items,
                 linkage: backend.blobs(names::LINKAGE_BUCKET),
                 inbound_queue: backend.queue(names::LINKAGE_INBOUND_QUEUE, settings),
@@ -318,6 +323,7 @@ async fn aws_wiring(
         webhook_sink,
         payment_accounts,
         payments,
+        payment_pending: payment_pending()?,
         items,
         linkage: backend.blobs(&bucket),
         inbound_queue: backend.queue(&queue),
@@ -429,6 +435,7 @@ pub fn router(wiring: &Wiring, auth: Arc<Authenticator>, dev: Option<&DevIssuer>
         settings: Arc::new(madoguchi_submissions::Settings {
             mail_from: wiring.mail_from.clone(),
             api_base_url: wiring.public_url.clone(),
+            payment_pending: wiring.payment_pending,
             ..Default::default()
         }),
     });

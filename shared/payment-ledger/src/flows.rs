@@ -50,8 +50,6 @@ pub struct PaymentSettings {
     /// Deployment name written in every intent's metadata (`environment`); reconciliation
     /// ignores intents of other environments sharing the gateway account.
     pub environment: String,
-    /// A payment at submission not completed within this is cancelled with its application.
-    pub pending_timeout: SignedDuration,
     /// Where the gateway sends the browser back after 3-D Secure (the SPA's page).
     pub return_url: Option<String>,
 }
