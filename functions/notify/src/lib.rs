@@ -79,7 +79,11 @@ pub async fn notify(state: &NotifyState, body: &str) -> PortResult<Sent> {
         return Ok(Sent::NotWanted);
     }
     let money = if mandatory {
-        payment_lines(state, &tenant, &app, &message).await?
+        match payment_lines(state, &tenant, &app, &message).await? {
+            Some(lines) => lines,
+            // A payment notice states amounts; without a ledger there is nothing to say.
+            None => return Ok(Sent::Dropped("no payment ledger")),
+        }
     } else {
         String::new()
     };
@@ -145,17 +149,17 @@ async fn payment_lines(
     tenant: &TenantId,
     app: &ApplicationRecord,
     message: &NotifyMessage,
-) -> PortResult<String> {
+) -> PortResult<Option<String>> {
     let Some(item) = state
         .items
         .get(&madoguchi_payment_ledger::keys::ledger_key(tenant, &app.id))
         .await?
     else {
-        return Ok(String::new());
+        return Ok(None);
     };
     let ledger: madoguchi_payment_ledger::Ledger = serde_json::from_value(item.data)
         .map_err(|_| PortError::Backend("payment ledger does not parse".into()))?;
-    Ok(match message.event.as_str() {
+    Ok(Some(match message.event.as_str() {
         "payment_requested" => format!(
             "手数料: {}\nお支払い済み: {}\nお支払いいただく金額: {}\n\n\
              申請履歴の「お支払い」から、保存したカードまたは新しいカードでお支払いください。\n",
@@ -176,7 +180,7 @@ async fn payment_lines(
             )
         }
         _ => String::new(),
-    })
+    }))
 }
 
 /// The mail for an event, in Japanese; `money` is the payment notice's amounts.

@@ -344,7 +344,7 @@ async fn malformed_and_foreign_messages_are_dropped_not_retried() {
         format!(
             "{{\"tenant\": \"272060\", \"application\": \"{APPLICATION}\", \"event\": \"unknown\"}}"
         ),
-        // Listed by the form but without a mail template yet.
+        // A payment notice for an application without a payment ledger: no amounts to state.
         format!(
             "{{\"tenant\": \"272060\", \"application\": \"{APPLICATION}\", \"event\": \"payment_requested\"}}"
         ),

@@ -452,6 +452,77 @@ async fn walk(host: &Host) {
     assert_eq!(list[0]["last4"].as_str().map(str::len), Some(4), "{cards}");
     assert_eq!(list[0]["default"], true);
     assert!(!cards.to_string().contains("4242424242424242"));
+    // The citizen changes the saved card: a new one through a setup intent (the sandbox page
+    // stands in for the gateway's library), made the default, the old one removed.
+    let visa = list[0]["id"].as_str().unwrap().to_owned();
+    let (setup, _) = citizen
+        .ok(Method::POST, "/my/payment-methods/setup", None, &[], 201)
+        .await;
+    assert_eq!(setup["sandbox"], true);
+    let seti = setup["setup_intent"].as_str().unwrap();
+    let confirmed = reqwest::Client::new()
+        .post(format!(
+            "{}/_sandbox/payments/setup/{TENANT}/{seti}",
+            host.base
+        ))
+        .json(&json!({"token": "pm_card_mastercard"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status().as_u16(), 200);
+    let (cards, _) = citizen
+        .ok(Method::GET, "/my/payment-methods", None, &[], 200)
+        .await;
+    let master = cards["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["brand"] == "mastercard")
+        .unwrap_or_else(|| panic!("{cards}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (cards, _) = citizen
+        .ok(
+            Method::PUT,
+            &format!("/my/payment-methods/{master}/default"),
+            None,
+            &[],
+            200,
+        )
+        .await;
+    let default: Vec<&Value> = cards["cards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["default"] == true)
+        .collect();
+    assert_eq!(default.len(), 1, "{cards}");
+    assert_eq!(default[0]["id"], master.as_str());
+    let removed = citizen
+        .send(
+            Method::DELETE,
+            &format!("/my/payment-methods/{visa}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(removed.status().as_u16(), 204);
+    // Another citizen's card, or one already gone, is not the caller's: 404.
+    let again = citizen
+        .send(
+            Method::DELETE,
+            &format!("/my/payment-methods/{visa}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(again.status().as_u16(), 404);
+    let (cards, _) = citizen
+        .ok(Method::GET, "/my/payment-methods", None, &[], 200)
+        .await;
+    assert_eq!(cards["cards"].as_array().unwrap().len(), 1, "{cards}");
+    assert_eq!(cards["cards"][0]["brand"], "mastercard");
 
     // ---- 3. Form B: received at once; staff set 1,000 yen, raise to 1,500, cut to 700.
     let b1 = submit(
