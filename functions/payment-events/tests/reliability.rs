@@ -166,7 +166,21 @@ async fn ledger(f: &Fixture, id: &ApplicationId) -> Ledger {
     f.payments.load(&f.tenant, id).await.unwrap().unwrap().0
 }
 
-async fn status(f: &Fixture, id: &ApplicationId) -> ApplicationStatus {
+/// The citizen starts paying with a card that needs 3-D Secure (and has not finished it).
+async fn start_3ds(f: &Fixture, id: &ApplicationId) -> madoguchi_payment_ledger::PayOutcome {
+    f.payments
+        .pay(
+            &f.tenant,
+            id,
+            OWNER,
+            None,
+            card("pm_card_threeDSecureRequired"),
+        )
+        .await
+        .unwrap()
+}
+
+async fn record(f: &Fixture, id: &ApplicationId) -> ApplicationRecord {
     let item = f
         .payments
         .items
@@ -174,8 +188,11 @@ async fn status(f: &Fixture, id: &ApplicationId) -> ApplicationStatus {
         .await
         .unwrap()
         .unwrap();
-    let record: ApplicationRecord = serde_json::from_value(item.data).unwrap();
-    record.status
+    serde_json::from_value(item.data).unwrap()
+}
+
+async fn status(f: &Fixture, id: &ApplicationId) -> ApplicationStatus {
+    record(f, id).await.status
 }
 
 fn card(pm: &str) -> PayRequest {
@@ -293,17 +310,7 @@ async fn gateway_timeouts_are_retried_with_the_same_key(env: Env) {
 async fn redelivered_and_out_of_order_webhooks_end_paid(env: Env) {
     let f = fixture(env).await;
     let id = application(&f, PaymentTiming::AtSubmission, 600).await;
-    let started = f
-        .payments
-        .pay(
-            &f.tenant,
-            &id,
-            OWNER,
-            None,
-            card("pm_card_threeDSecureRequired"),
-        )
-        .await
-        .unwrap();
+    let started = start_3ds(&f, &id).await;
     assert_eq!(started.ledger.status(), LedgerStatus::InProgress);
     let intent = started.intent.unwrap();
     assert!(intent.redirect_url().is_some());
@@ -351,17 +358,7 @@ async fn a_lost_webhook_is_fixed_by_reconciliation(env: Env) {
     let f = fixture(env).await;
     let id = application(&f, PaymentTiming::AtSubmission, 300).await;
     f.sink.drop_next(100);
-    let started = f
-        .payments
-        .pay(
-            &f.tenant,
-            &id,
-            OWNER,
-            None,
-            card("pm_card_threeDSecureRequired"),
-        )
-        .await
-        .unwrap();
+    let started = start_3ds(&f, &id).await;
     let intent = started.intent.unwrap();
     f.sandbox
         .complete_3ds(&f.tenant, &intent.id, true)
@@ -384,17 +381,7 @@ async fn an_unpaid_payment_times_out_and_the_citizen_is_told(env: Env) {
     let f = fixture(env).await;
     let id = application(&f, PaymentTiming::AtSubmission, 300).await;
     // The citizen starts a 3-D Secure payment and walks away.
-    let started = f
-        .payments
-        .pay(
-            &f.tenant,
-            &id,
-            OWNER,
-            None,
-            card("pm_card_threeDSecureRequired"),
-        )
-        .await
-        .unwrap();
+    let started = start_3ds(&f, &id).await;
     let intent = started.intent.unwrap().id;
     // Not yet: nothing happens before the time.
     f.payments.reconcile(&f.tenant).await;
@@ -429,16 +416,7 @@ async fn an_unpaid_payment_times_out_and_the_citizen_is_told(env: Env) {
 async fn fee_changes_ask_for_and_refund_the_difference(env: Env) {
     let f = fixture(env).await;
     let id = application(&f, PaymentTiming::AfterAcceptance, 0).await;
-    let record: ApplicationRecord = serde_json::from_value(
-        f.payments
-            .items
-            .get(&Key::new(app_pk(&f.tenant, &id), APP_SK))
-            .await
-            .unwrap()
-            .unwrap()
-            .data,
-    )
-    .unwrap();
+    let record = record(&f, &id).await;
     let customer = f
         .payments
         .ensure_customer(&f.tenant, OWNER, Some("taro@example.jp"))
@@ -597,16 +575,7 @@ async fn a_refund_whose_answer_was_lost_is_sent_again_once(env: Env) {
         .pay(&f.tenant, &id, OWNER, None, card("pm_card_visa"))
         .await
         .unwrap();
-    let record: ApplicationRecord = serde_json::from_value(
-        f.payments
-            .items
-            .get(&Key::new(app_pk(&f.tenant, &id), APP_SK))
-            .await
-            .unwrap()
-            .unwrap()
-            .data,
-    )
-    .unwrap();
+    let record = record(&f, &id).await;
     f.sandbox.fail_next(SimulatedFault::TimeoutAfterProcessing);
     let l = f
         .payments

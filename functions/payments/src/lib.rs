@@ -239,25 +239,17 @@ pub(crate) fn internal(what: &'static str) -> ApiError {
 mod tests {
     use super::*;
 
+    /// Every route is in the document (that every error is problem+json is checked on the
+    /// merged document, `shared/host/tests/openapi.rs`).
     #[test]
-    fn openapi_documents_every_route_and_problem() {
+    fn openapi_documents_every_route() {
         let doc: serde_json::Value = serde_json::from_str(&openapi().to_json().unwrap()).unwrap();
-        let paths = doc["paths"].as_object().unwrap();
-        let mut operations = 0;
-        for (path, ops) in paths {
-            assert!(path.starts_with("/v1/tenants/{tenant}/"), "{path}");
-            for (method, op) in ops.as_object().unwrap() {
-                operations += 1;
-                for (status, res) in op["responses"].as_object().unwrap() {
-                    if status.starts_with('4') || status.starts_with('5') {
-                        assert!(
-                            res["content"]["application/problem+json"].is_object(),
-                            "{method} {path} {status} is not documented as problem+json"
-                        );
-                    }
-                }
-            }
-        }
+        let operations: usize = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|ops| ops.as_object().unwrap().len())
+            .sum();
         assert_eq!(operations, 10);
     }
 

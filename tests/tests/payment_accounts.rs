@@ -1,123 +1,18 @@
 //! `SecretsManagerAccounts` against moto's server mode: secrets are created with the SDK, then
 //! read through the adapter.
 //!
-//! The endpoint is found as in the workspace contract suite (`tests/src/lib.rs`):
-//! `MADOGUCHI_TEST_AWS_ENDPOINT` (set by `scripts/with-moto`), or else a moto server started
-//! once for this test binary from `<workspace>/.venv/bin/moto_server` (or
-//! `MADOGUCHI_TEST_MOTO_SERVER`). Without either the tests fail with the reason; they never
-//! skip. Each test uses its own secret prefix, so they run in parallel.
+//! The endpoint is the contract suite's (`madoguchi_tests::aws_endpoint`): it fails with the
+//! reason, never skips. Each test uses its own secret prefix, so they run in parallel.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use madoguchi_aws::AwsBackend;
 use madoguchi_aws::payment_accounts::DEFAULT_TTL;
 use madoguchi_domain::tenant::TenantId;
 use madoguchi_payment_gateway::{GatewayAccounts, GatewayError};
 use madoguchi_ports::SystemClock;
-
-const ENDPOINT_VAR: &str = "MADOGUCHI_TEST_AWS_ENDPOINT";
-const MOTO_SERVER_VAR: &str = "MADOGUCHI_TEST_MOTO_SERVER";
-const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn aws_endpoint() -> String {
-    static ENDPOINT: OnceLock<Result<String, String>> = OnceLock::new();
-    let result = ENDPOINT.get_or_init(|| match std::env::var(ENDPOINT_VAR) {
-        Ok(e) if !e.trim().is_empty() => Ok(e.trim().trim_end_matches('/').to_owned()),
-        _ => start_moto(),
-    });
-    match result {
-        Ok(endpoint) => endpoint.clone(),
-        Err(why) => panic!(
-            "no AWS-compatible endpoint for the contract tests: {why}\n\
-             Create the venv with `make venv` in the workspace root, run the tests under \
-             `scripts/with-moto`, or set {ENDPOINT_VAR} to a running moto server."
-        ),
-    }
-}
-
-/// Keeps moto's wrapper process; closing its stdin (at process exit) stops moto.
-static MOTO: Mutex<Option<Child>> = Mutex::new(None);
-
-fn start_moto() -> Result<String, String> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let server = std::env::var_os(MOTO_SERVER_VAR)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv/bin/moto_server"));
-    if !server.is_file() {
-        return Err(format!("{} does not exist", server.display()));
-    }
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free loopback port: {e}"))?
-        .port();
-    let log_path =
-        std::env::temp_dir().join(format!("madoguchi-moto-aws-{}.log", std::process::id()));
-    let log = std::fs::File::create(&log_path)
-        .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
-    // As in tests/src/lib.rs: a background job stops moto when our stdin closes.
-    let script = r#"
-        exec 3<&0
-        "$0" -H 127.0.0.1 -p "$1" </dev/null &
-        moto=$!
-        ( cat <&3 >/dev/null; kill "$moto" 2>/dev/null ) &
-        exec 3<&-
-        wait "$moto"
-    "#;
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg(&server)
-        .arg(port.to_string())
-        .stdin(Stdio::piped())
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", server.display()))?;
-    let started = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!(
-                "{} exited ({status}) before answering; see {}",
-                server.display(),
-                log_path.display()
-            ));
-        }
-        if answers(port) {
-            break;
-        }
-        if started.elapsed() > MOTO_START_TIMEOUT {
-            let _ = child.kill();
-            return Err(format!(
-                "{} did not answer on 127.0.0.1:{port} within {MOTO_START_TIMEOUT:?}; see {}",
-                server.display(),
-                log_path.display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    *MOTO.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
-    Ok(format!("http://127.0.0.1:{port}"))
-}
-
-fn answers(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    if stream
-        .write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0u8; 8];
-    matches!(stream.read_exact(&mut head), Ok(())) && head.starts_with(b"HTTP/1.")
-}
+use madoguchi_tests::aws_endpoint;
 
 /// A backend on moto and a secret prefix of this test's own.
 struct Moto {
@@ -345,7 +240,7 @@ async fn credentials_are_cached_for_the_ttl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_secret_store_is_a_retryable_transport_error() {
     // A loopback port with nothing listening: connections are refused.
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+    let port = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
         .unwrap()
         .local_addr()
         .unwrap()
