@@ -216,13 +216,16 @@ pub struct DayQuery {
     pub encoding: Option<String>,
 }
 
-/// The CSV header of the daily payment report.
-pub const DAILY_HEADER: [&str; 8] = [
+/// The CSV header of the daily payment report. Money in and money back are separate
+/// columns of non-negative amounts, so that Excel sums both (a negative number would carry
+/// the CSV formula guard and read as text).
+pub const DAILY_HEADER: [&str; 9] = [
     "日時",
     "受付番号",
     "様式",
     "種別",
-    "金額",
+    "入金額",
+    "返金額",
     "決済ID",
     "申請ID",
     "連番",
@@ -235,7 +238,7 @@ pub const DAILY_HEADER: [&str; 8] = [
     security(("bearer" = [])),
     params(("tenant" = String, Path), ("slug" = String, Path, description = "the form"), DayQuery),
     responses(
-        (status = 200, description = "every card payment (決済) and refund (返金) of the form that day, oldest first, amounts in yen (refunds negative)", content_type = "text/csv"),
+        (status = 200, description = "every card payment (決済, 入金額) and refund (返金, 返金額) of the form that day, oldest first, in yen", content_type = "text/csv"),
         (status = 401, description = "no valid token", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "no 出力 permission on the form", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
         (status = 404, description = "no such form", body = madoguchi_http::problem::ProblemDoc, content_type = "application/problem+json"),
@@ -302,11 +305,12 @@ pub async fn daily_csv(
     for item in &items {
         let line: JournalItem =
             serde_json::from_value(item.data.clone()).map_err(|_| internal("journal"))?;
-        let (kind, amount) = match line.line.kind.as_str() {
-            "refund" => ("返金", -line.line.amount.value()),
-            _ => ("決済", line.line.amount.value()),
+        let amount = line.line.amount.value();
+        let (kind, paid, refunded) = match line.line.kind.as_str() {
+            "refund" => ("返金", String::new(), amount.to_string()),
+            _ => ("決済", amount.to_string(), String::new()),
         };
-        total += amount;
+        total += if refunded.is_empty() { amount } else { -amount };
         let at = line
             .line
             .at
@@ -323,7 +327,8 @@ pub async fn daily_csv(
             line.receipt.clone(),
             line.form_title.clone(),
             kind.to_owned(),
-            amount.to_string(),
+            paid,
+            refunded,
             line.line.gateway_id.clone(),
             line.application.to_string(),
             line.line.seq.to_string(),

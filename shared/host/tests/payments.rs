@@ -5,7 +5,7 @@
 //! raise and cut the fee of the other application (the citizen is mailed, pays with the saved
 //! card, gets the difference refunded); a declined card says why in Japanese and a second
 //! card pays; a payment whose 3-D Secure ended while its webhooks were lost is found by the
-//! reconciliation schedule; the daily CSV lists every payment and the refund (negative); an
+//! reconciliation schedule; the daily CSV lists every payment and the refund (返金額); an
 //! unpaid payment at submission past its time is cancelled by the schedule.
 
 mod common;
@@ -205,19 +205,21 @@ async fn daily_rows(staff: &Api, slug: &str, days: &[jiff::civil::Date]) -> Vec<
         let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
         assert_eq!(
             lines.next().unwrap(),
-            "日時,受付番号,様式,種別,金額,決済ID,申請ID,連番"
+            "日時,受付番号,様式,種別,入金額,返金額,決済ID,申請ID,連番"
         );
         for line in lines.filter(|l| !l.is_empty()) {
             let cells: Vec<&str> = line.split(',').collect();
-            assert_eq!(cells.len(), 8, "{line}");
-            // A negative amount carries the formula guard (docs/export.md: read '-5 as −5).
-            let amount: i64 = cells[4].trim_start_matches('\'').parse().unwrap();
-            assert!(!cells[5].is_empty(), "a gateway id: {line}");
+            assert_eq!(cells.len(), 9, "{line}");
+            // Plain non-negative numbers in one of the two columns: Excel sums them.
+            let number = |c: &str| -> i64 { if c.is_empty() { 0 } else { c.parse().unwrap() } };
+            let (paid, refunded) = (number(cells[4]), number(cells[5]));
+            assert!((paid > 0) != (refunded > 0), "one of the two: {line}");
+            assert!(!cells[6].is_empty(), "a gateway id: {line}");
             rows.push((
                 cells[1].to_owned(),
                 cells[3].to_owned(),
-                amount,
-                cells[6].to_owned(),
+                paid - refunded,
+                cells[7].to_owned(),
             ));
         }
     }
