@@ -618,6 +618,47 @@ async fn a_refund_whose_answer_was_lost_is_sent_again_once(env: Env) {
     assert_eq!(refunded, vec![400], "{refunded:?}");
 }
 
+async fn a_withdrawn_application_stops_its_payment(env: Env) {
+    let f = fixture(env).await;
+    let id = application(&f, PaymentTiming::AtSubmission, 300).await;
+    let intent = start_3ds(&f, &id).await.intent.unwrap().id;
+    // The citizen withdraws (取下げ) while the 3-D Secure step is open.
+    let mut withdrawn = record(&f, &id).await;
+    withdrawn.status = ApplicationStatus::Withdrawn;
+    f.payments
+        .items
+        .put(
+            application_item(&f.tenant, &withdrawn),
+            madoguchi_ports::Condition::None,
+        )
+        .await
+        .unwrap();
+    let report = f.payments.reconcile(&f.tenant).await;
+    assert_eq!(report.cancelled, 1, "{report:?}");
+    let at_gateway = f
+        .sandbox
+        .retrieve_payment_intent(&f.tenant, &intent)
+        .await
+        .unwrap();
+    assert_eq!(at_gateway.status.as_str(), "canceled");
+    assert_eq!(ledger(&f, &id).await.status(), LedgerStatus::Cancelled);
+    // Still 取下げ (the citizen's move), and no cancellation notice: they withdrew themselves.
+    assert_eq!(status(&f, &id).await, ApplicationStatus::Withdrawn);
+    let sent = notices(&f.notify.queue).await;
+    assert!(
+        !sent.iter().any(|n| n.event == "payment_cancelled"),
+        "{sent:?}"
+    );
+    assert!(
+        f.payments
+            .items
+            .get(&open_key(&f.tenant, &id))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 contract_tests!(
     double_clicks_charge_once,
     gateway_timeouts_are_retried_with_the_same_key,
@@ -627,4 +668,5 @@ contract_tests!(
     fee_changes_ask_for_and_refund_the_difference,
     a_declined_card_fails_and_another_card_pays,
     a_refund_whose_answer_was_lost_is_sent_again_once,
+    a_withdrawn_application_stops_its_payment,
 );
