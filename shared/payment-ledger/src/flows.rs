@@ -595,12 +595,13 @@ impl Payments {
             self.settle_application(tenant, &ledger.application, ApplicationStatus::Received)
                 .await?;
         }
-        if let Some(c) = ledger
-            .charges
-            .iter()
-            .rev()
-            .find(|c| c.status == ChargeStatus::Succeeded && c.save_card)
-            && let (Some(customer), Some(pm)) = (&c.customer, &c.payment_method)
+        // Only the change that made a card-saving charge succeed asks (later changes of the
+        // same ledger would only repeat the question).
+        if let Some(c) = ledger.charges.iter().rev().find(|c| {
+            c.status == ChargeStatus::Succeeded
+                && c.save_card
+                && c.succeeded_at.as_deref() == Some(ledger.updated_at.as_str())
+        }) && let (Some(customer), Some(pm)) = (&c.customer, &c.payment_method)
         {
             match self.gateway.retrieve_customer(tenant, customer).await {
                 Ok(cus) if cus.invoice_settings.default_payment_method.is_none() => {

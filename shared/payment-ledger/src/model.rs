@@ -301,16 +301,6 @@ impl Ledger {
         )
     }
 
-    /// Refunds that succeeded.
-    pub fn refunded_done(&self) -> Yen {
-        Self::sum(
-            self.refunds
-                .iter()
-                .filter(|r| r.status == RefundState::Succeeded)
-                .map(|r| r.amount),
-        )
-    }
-
     /// What the municipality keeps: paid − refunded.
     pub fn net(&self) -> Yen {
         self.paid()
@@ -605,10 +595,6 @@ impl Ledger {
             self.updated_at = now.to_owned();
         }
         planned
-    }
-
-    pub fn refund(&self, seq: u32) -> Option<&RefundRecord> {
-        self.refunds.iter().find(|r| r.seq == seq)
     }
 
     /// Records what the gateway says of a refund (by its id, or by the `refund_seq` tag).
