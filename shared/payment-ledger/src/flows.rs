@@ -191,7 +191,7 @@ pub fn ledger_ops(
             Item::new(open, serde_json::json!({ "since": after.updated_at })),
             Condition::None,
         ));
-    } else if before.is_none_or(|b| b.needs_attention()) {
+    } else if before.is_some_and(Ledger::needs_attention) {
         ops.push(TxOp::Delete(open, Condition::None));
     }
     let old: Vec<JournalLine> = before.map(Ledger::journal).unwrap_or_default();
