@@ -458,6 +458,21 @@ async fn fee_changes_ask_for_and_refund_the_difference(env: Env) {
         .await
         .unwrap();
     assert_eq!(first.ledger.paid(), yen(1000));
+    // The card kept while paying became the account's default (it had none).
+    let saved = f
+        .sandbox
+        .retrieve_customer(&f.tenant, &customer)
+        .await
+        .unwrap()
+        .invoice_settings
+        .default_payment_method;
+    let cards = f
+        .sandbox
+        .list_payment_methods(&f.tenant, &customer)
+        .await
+        .unwrap();
+    assert_eq!(cards.len(), 1);
+    assert_eq!(saved.as_deref(), Some(cards[0].id.as_str()));
     f.payments
         .set_fee(
             &f.tenant,

@@ -601,7 +601,7 @@ impl Payments {
             c.status == ChargeStatus::Succeeded
                 && c.save_card
                 && c.succeeded_at.as_deref() == Some(ledger.updated_at.as_str())
-        }) && let (Some(customer), Some(pm)) = (&c.customer, &c.payment_method)
+        }) && let (Some(customer), Some(pm)) = (&c.customer, &c.charged_method)
         {
             match self.gateway.retrieve_customer(tenant, customer).await {
                 Ok(cus) if cus.invoice_settings.default_payment_method.is_none() => {

@@ -60,9 +60,13 @@ pub struct ChargeRecord {
     /// The gateway's payment intent, once it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<String>,
-    /// The card the charge was asked with (a gateway id, never a number).
+    /// The card the charge was asked with, as the request named it (a gateway id or a test
+    /// token, never a number).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_method: Option<String>,
+    /// The payment method the gateway charged (its own id, which a saved card keeps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charged_method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer: Option<String>,
     #[serde(default)]
@@ -388,6 +392,7 @@ impl Ledger {
             status: ChargeStatus::Creating,
             intent: None,
             payment_method,
+            charged_method: None,
             customer,
             save_card,
             failure: None,
@@ -446,6 +451,10 @@ impl Ledger {
         let mut changed = false;
         if charge.intent.is_none() {
             charge.intent = Some(intent.id.clone());
+            changed = true;
+        }
+        if intent.payment_method.is_some() && charge.charged_method != intent.payment_method {
+            charge.charged_method = intent.payment_method.clone();
             changed = true;
         }
         if charge.status == ChargeStatus::Succeeded || charge.status == new_status {
